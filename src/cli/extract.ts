@@ -1,0 +1,117 @@
+/**
+ * `dmg-validate extract FILE OUT` and `dmg-validate cat FILE --offset N --length N`: the virtual
+ * disk, or a range of it, to a file (written atomically) or to standard output.
+ */
+import { basename } from "node:path";
+import { DmgError } from "../errors.js";
+import { type DmgImage, extractDmg, openDmg } from "../node/index.js";
+import { type Args, UsageError } from "./args.js";
+import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
+import { type Io, OutputClosed, type OutStream, streamSink, writeOut } from "./io.js";
+import { errorJson, humanBytes } from "./output.js";
+import { Progress, progressWanted } from "./progress.js";
+import { removingTempFilesOnSignal } from "./signals.js";
+
+/**
+ * Report a failure: in JSON mode as an object on `jsonTo` (standard error when standard output
+ * carries the data), else as a line on standard error.
+ */
+async function fail(
+  io: Io,
+  args: Args,
+  file: string,
+  e: unknown,
+  jsonTo: OutStream,
+): Promise<number> {
+  if (e instanceof OutputClosed) return EXIT_OK;
+  if (args.json && e instanceof DmgError) {
+    await writeOut(
+      jsonTo,
+      `${JSON.stringify({ file, ok: false, errors: [errorJson(e)] })}\n`,
+    ).catch(() => undefined);
+    return exitCodeFor(e);
+  }
+  return reportFailure(io, file, e);
+}
+
+/** Stream `[offset, offset + length)` of the image (default: all) to standard output. */
+async function toStdout(
+  image: DmgImage,
+  io: Io,
+  progress: Progress,
+  offset?: number,
+  length?: number,
+): Promise<void> {
+  const sink = streamSink(io.stdout);
+  const start = offset ?? 0;
+  const total = length ?? Math.max(0, image.size - start);
+  let done = 0;
+  for await (const piece of image.stream(start, total)) {
+    await sink.write(piece);
+    done += piece.length;
+    progress.update(done, total);
+  }
+}
+
+/** `extract FILE OUT`. */
+export async function runExtract(args: Args, io: Io): Promise<number> {
+  const [file, out] = args.operands;
+  const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
+  if (out === "-") {
+    if (io.stdout.isTTY) {
+      throw new UsageError(
+        "refusing to write a disk image to a terminal; redirect standard output or give a file name",
+      );
+    }
+    try {
+      const image = await openDmg(file, { budget: args.budget });
+      try {
+        await toStdout(image, io, progress);
+      } finally {
+        await image.close();
+      }
+      return EXIT_OK;
+    } catch (e) {
+      progress.clear();
+      return fail(io, args, file, e, io.stderr);
+    } finally {
+      progress.clear();
+    }
+  }
+  let bytes: number;
+  try {
+    ({ bytes } = await removingTempFilesOnSignal(
+      () => extractDmg(file, out, { budget: args.budget, onProgress: progress.update }),
+      () => progress.clear(),
+    ));
+  } catch (e) {
+    progress.clear();
+    return fail(io, args, file, e, io.stdout);
+  }
+  progress.clear();
+  const text = args.json
+    ? JSON.stringify({ file, ok: true, output: out, bytes })
+    : `extracted ${file}: ${bytes} bytes (${humanBytes(bytes)}) to ${out}`;
+  await writeOut(io.stdout, `${text}\n`);
+  return EXIT_OK;
+}
+
+/** `cat FILE [--offset N] [--length N]`. */
+export async function runCat(args: Args, io: Io): Promise<number> {
+  const file = args.operands[0];
+  const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
+  try {
+    const image = await openDmg(file, { budget: args.budget });
+    try {
+      await toStdout(image, io, progress, args.offset ?? 0, args.length);
+    } finally {
+      await image.close();
+    }
+    return EXIT_OK;
+  } catch (e) {
+    progress.clear();
+    return fail(io, args, file, e, io.stderr);
+  } finally {
+    progress.clear();
+  }
+}

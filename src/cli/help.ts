@@ -1,0 +1,94 @@
+/** The text of `dmg-validate --help` and `--version`. */
+import { readFileSync } from "node:fs";
+import { BUDGET_KEYS, type Budget, DEFAULT_BUDGET } from "../budget.js";
+import { ErrorCodes } from "../errors.js";
+
+/** What each budget limits, in a few words. */
+const BUDGET_HELP: Partial<Record<keyof Budget, string>> = {
+  maxPlistBytes: "largest XML property list, bytes",
+  maxRsrcBytes: "largest resource fork, bytes",
+  maxTables: "most partition tables",
+  maxChunks: "most chunks over all tables",
+  maxChunkCompressedBytes: "largest compressed chunk, bytes",
+  maxChunkSectors: "most sectors in one chunk to decode",
+  maxImageBytes: "largest virtual disk, bytes",
+  maxWorkingMemory: "most working memory at once, bytes",
+  maxDecompressedBytes: "most bytes decompressed by one operation",
+};
+
+/** A number the way the flags accept it: 128M rather than 134217728. */
+export function sizeText(n: number): string {
+  for (const [unit, bits] of [
+    ["T", 40],
+    ["G", 30],
+    ["M", 20],
+    ["K", 10],
+  ] as const) {
+    const u = 2 ** bits;
+    if (n >= u && n % u === 0) return `${n / u}${unit}`;
+  }
+  return String(n);
+}
+
+/** The package version, from package.json. */
+export function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
+}
+
+/** The full help text. */
+export function helpText(): string {
+  const width = Math.max(...BUDGET_KEYS.map((b) => b.flag.length)) + 4;
+  const budgets = BUDGET_KEYS.map(({ key, code, flag }) => {
+    const what = BUDGET_HELP[key] ?? ErrorCodes[code];
+    // Byte budgets in binary units, counts as plain numbers.
+    const def = /Bytes$|Memory$/.test(key)
+      ? sizeText(DEFAULT_BUDGET[key])
+      : String(DEFAULT_BUDGET[key]);
+    return `  ${`${flag} N`.padEnd(width)}${what} (default ${def})`;
+  });
+  return `dmg-validate ${version()}: a strict validator and reader for Apple disk images (UDIF .dmg)
+
+Usage:
+  dmg-validate [check] [--quick] FILE...     validate each image (every chunk decoded and
+                                             every CRC32 checked; --quick: structure only)
+  dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
+                                             (--chunks: also every chunk)
+  dmg-validate extract FILE OUT              write the whole virtual disk to OUT
+                                             (OUT "-": standard output)
+  dmg-validate cat FILE [--offset N] [--length N]
+                                             write those bytes of the virtual disk to
+                                             standard output (default: all of it)
+  dmg-validate create RAW OUT [options]      make a UDIF image of the raw disk file RAW
+
+Options for create:
+  --codec zlib|raw          chunk encoding (default zlib)
+  --chunk-sectors N         sectors per chunk (default 2048)
+  --layout xml|rsrc|both    where the tables are described (default xml)
+  --level N                 zlib level, -1 to 9 (default 6)
+  --no-checksums            write no CRC32 checksums
+  --zero zero|ignore|none   how all-zero chunks are stored (default zero)
+
+Budgets (check, info, extract, cat): exceeding one is reported as BUDGET_* and exit code 1.
+${budgets.join("\n")}
+
+General options:
+  --json                    one JSON object per file per line on standard output
+  -h, --help                show this help
+  --version                 show the version
+  --                        end of options (for a file named like a command)
+
+Numbers: 4096, 64K, 32M, 1G, 2T (binary units) or 0x1000.
+
+Exit codes:
+  0   every file is valid
+  1   some file is invalid or over a budget
+  2   usage error
+  3   I/O error (missing or unreadable file, cannot write the output)
+  70  internal error (a bug: please report it)
+`;
+}

@@ -1,0 +1,143 @@
+/** `dmg-validate info FILE`: the trailer, layout, tables and warnings of one image. */
+import { DmgError } from "../errors.js";
+import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
+import { type ChunkInfo, type DmgImage, openDmg } from "../node/index.js";
+import type { Args } from "./args.js";
+import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
+import { type Io, TextOut, writeOut } from "./io.js";
+import {
+  checksumJson,
+  checksumText,
+  errorJson,
+  findingJson,
+  findingLine,
+  hex,
+  humanBytes,
+} from "./output.js";
+
+const VARIANTS: Record<number, string> = { 1: "device image", 2: "partition image" };
+
+function flagsText(flags: number): string {
+  const names: string[] = [];
+  if (flags & KOLY_FLAG_FLATTENED) names.push("flattened");
+  if (flags & KOLY_FLAG_INTERNET_ENABLED) names.push("internet-enabled");
+  return names.length ? `${hex(flags)} (${names.join(", ")})` : hex(flags);
+}
+
+function kolyJson(k: Koly): Record<string, unknown> {
+  return {
+    ...k,
+    dataForkChecksum: checksumJson(k.dataForkChecksum),
+    masterChecksum: checksumJson(k.masterChecksum),
+  };
+}
+
+function histogramText(h: Record<string, number>): string {
+  return Object.entries(h)
+    .map(([name, n]) => `${name} ${n}`)
+    .join(", ");
+}
+
+function infoJson(file: string, image: DmgImage): Record<string, unknown> {
+  return {
+    file,
+    ok: true,
+    size: image.size,
+    sectorCount: image.sectorCount,
+    layout: image.layout,
+    koly: kolyJson(image.koly),
+    tables: image.tables.map((t) => ({ ...t, checksum: checksumJson(t.checksum) })),
+    chunkCount: image.chunkCount,
+    warnings: image.warnings.map(findingJson),
+  };
+}
+
+function infoText(file: string, image: DmgImage): string[] {
+  const k = image.koly;
+  const range = (offset: number, length: number) =>
+    length ? `${hex(offset)}, ${length} bytes` : "none";
+  const lines = [
+    `file             ${file}`,
+    `virtual size     ${image.size} bytes (${humanBytes(image.size)}), ${image.sectorCount} sectors`,
+    `layout           ${image.layout}`,
+    `trailer          koly at ${hex(k.fileOffset)}, version ${k.version}, flags ${flagsText(k.flags)}`,
+    `  data fork      ${range(k.dataForkOffset, k.dataForkLength)}, checksum ${checksumText(k.dataForkChecksum)}`,
+    `  resource fork  ${range(k.rsrcForkOffset, k.rsrcForkLength)}`,
+    `  XML plist      ${range(k.xmlOffset, k.xmlLength)}`,
+    `  code signature ${range(k.codeSignatureOffset, k.codeSignatureLength)}`,
+    `  segment        ${k.segmentNumber} of ${k.segmentCount}, id ${k.segmentId}`,
+    `  master         checksum ${checksumText(k.masterChecksum)}`,
+    `  image variant  ${k.imageVariant}${VARIANTS[k.imageVariant] ? ` (${VARIANTS[k.imageVariant]})` : ""}`,
+    `  sectors        ${k.sectorCount}`,
+    `tables           ${image.tables.length}`,
+  ];
+  for (const t of image.tables) {
+    lines.push(
+      `  ${t.index}: ${t.name}`,
+      `     first sector ${t.firstSector}, ${t.sectorCount} sectors, checksum ${checksumText(t.checksum)}`,
+      `     entries: ${histogramText(t.histogram)}`,
+    );
+  }
+  lines.push(`chunks           ${image.chunkCount}`);
+  lines.push(`warnings         ${image.warnings.length || "none"}`);
+  for (const w of image.warnings) lines.push(`  ${findingLine(w)}`);
+  return lines;
+}
+
+function chunkLine(c: ChunkInfo): string {
+  return [
+    String(c.index).padStart(7),
+    String(c.table).padStart(5),
+    String(c.tableChunk).padStart(6),
+    c.typeName.padEnd(10),
+    String(c.sector).padStart(12),
+    String(c.sectorCount).padStart(8),
+    hex(c.offset).padStart(12),
+    String(c.length).padStart(10),
+  ].join(" ");
+}
+
+/** Print what opening one image finds. */
+export async function runInfo(args: Args, io: Io): Promise<number> {
+  const file = args.operands[0];
+  let image: DmgImage;
+  try {
+    image = await openDmg(file, { budget: args.budget });
+  } catch (e) {
+    if (args.json && e instanceof DmgError) {
+      await writeOut(io.stdout, `${JSON.stringify({ file, ok: false, errors: [errorJson(e)] })}\n`);
+      return exitCodeFor(e);
+    }
+    return reportFailure(io, file, e);
+  }
+  try {
+    const out = new TextOut(io.stdout);
+    if (args.json) {
+      const head = JSON.stringify(infoJson(file, image));
+      if (!args.chunks) {
+        await out.line(head);
+      } else {
+        // Streamed: a table of millions of chunks is never one string.
+        await out.put(`${head.slice(0, -1)},"chunks":[`);
+        let first = true;
+        for (const c of image.chunks()) {
+          await out.put(`${first ? "" : ","}${JSON.stringify(c)}`);
+          first = false;
+        }
+        await out.line("]}");
+      }
+    } else {
+      for (const line of infoText(file, image)) await out.line(line);
+      if (args.chunks) {
+        await out.line(
+          "  index table entry type             sector  sectors       offset     length",
+        );
+        for (const c of image.chunks()) await out.line(chunkLine(c));
+      }
+    }
+    await out.flush();
+    return EXIT_OK;
+  } finally {
+    await image.close();
+  }
+}

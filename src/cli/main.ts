@@ -1,0 +1,68 @@
+/**
+ * The `dmg-validate` command line: parse, run the command, turn every outcome into an exit
+ * code. No exception reaches the user as a stack trace unless DMG_VALIDATE_DEBUG is set.
+ */
+import { existsSync } from "node:fs";
+import { type Args, nearCommand, parseArgs, UsageError } from "./args.js";
+import { runCheck } from "./check.js";
+import { runCreate } from "./create.js";
+import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn } from "./exit.js";
+import { runCat, runExtract } from "./extract.js";
+import { helpText, version } from "./help.js";
+import { runInfo } from "./info.js";
+import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
+
+const COMMANDS: Record<Args["command"], (args: Args, io: Io) => Promise<number>> = {
+  check: runCheck,
+  info: runInfo,
+  extract: runExtract,
+  cat: runCat,
+  create: runCreate,
+};
+
+/**
+ * Run the CLI with `argv` (without the node and script paths) and return the exit code:
+ * 0 all valid, 1 invalid or over budget, 2 usage error, 3 I/O error, 70 internal error.
+ * `io` replaces the process's streams and environment (for tests).
+ */
+export async function main(argv: string[], io: Io = processIo()): Promise<number> {
+  guard(io.stdout);
+  guard(io.stderr);
+  let args: Args;
+  try {
+    args = parseArgs(argv);
+    // `dmg-validate extarct x.dmg out` means a mistyped command, not three files to check.
+    const first = args.operands[0];
+    const meant =
+      args.explicitCommand || args.help || args.version ? undefined : nearCommand(first);
+    if (meant && !existsSync(first)) {
+      throw new UsageError(`unknown command ${first} (did you mean ${meant}?)`);
+    }
+  } catch (e) {
+    if (!(e instanceof UsageError)) {
+      await reportInternal(io, e);
+      return exitCodeFor(e);
+    }
+    return usage(io, e);
+  }
+  try {
+    if (args.help) {
+      await writeOut(io.stdout, helpText());
+      return EXIT_OK;
+    }
+    if (args.version) {
+      await writeOut(io.stdout, `dmg-validate ${version()}\n`);
+      return EXIT_OK;
+    }
+    return await COMMANDS[args.command](args, io);
+  } catch (e) {
+    if (e instanceof UsageError) return usage(io, e);
+    if (e instanceof OutputClosed) return EXIT_OK;
+    return reportFailure(io, args.operands[0] ?? "dmg-validate", e);
+  }
+}
+
+async function usage(io: Io, e: UsageError): Promise<number> {
+  await warn(io, `dmg-validate: ${e.message}\nsee dmg-validate --help`);
+  return EXIT_USAGE;
+}

@@ -1,0 +1,180 @@
+/**
+ * UDZO chunks: one zlib stream (RFC 1950) per chunk, inflated with pako's low-level streaming
+ * API into a fixed output buffer, so neither the compressed nor the decoded chunk is ever held
+ * whole in memory.
+ */
+
+import {
+  Z_BUF_ERROR,
+  Z_NEED_DICT,
+  Z_NO_FLUSH,
+  Z_OK,
+  Z_STREAM_END,
+  ZStream,
+  zlibInflate,
+  zlibInflateEnd,
+  zlibInflateInit,
+} from "pako";
+import type { DmgError } from "../errors.js";
+import { UDZO } from "../format/types.js";
+import {
+  type ChunkCursor,
+  type Codec,
+  type DecodeContext,
+  decodeError,
+  guardedNext,
+} from "./codec.js";
+import { ChunkInput } from "./input.js";
+
+/** Size of the decoded-output buffer each cursor owns. */
+const OUT_BUFFER = 64 * 1024;
+/**
+ * Working memory accounted for pako's inflate state: about 13 KB of tables and scratch plus
+ * the 32 KiB window it allocates on first output, rounded up.
+ */
+const INFLATE_STATE = 64 * 1024;
+
+const EMPTY = new Uint8Array(0);
+
+class ZlibCursor implements ChunkCursor {
+  position = 0;
+  private readonly input: ChunkInput;
+  private readonly strm = new ZStream();
+  private readonly out: Uint8Array<ArrayBuffer>;
+  held = 0;
+  private inputDone = false;
+  private ended = false;
+  done = false;
+  failure: DmgError | undefined;
+
+  constructor(readonly ctx: DecodeContext) {
+    ctx.memory.acquire(INFLATE_STATE + OUT_BUFFER, "zlib decoder state and output buffer");
+    this.held = INFLATE_STATE + OUT_BUFFER;
+    try {
+      this.input = new ChunkInput(ctx);
+    } catch (e) {
+      this.close();
+      throw e;
+    }
+    this.out = new Uint8Array(OUT_BUFFER);
+    if (zlibInflateInit(this.strm) !== Z_OK) {
+      this.close();
+      decodeError(ctx, "DECODE_CORRUPT", "zlib decoder could not be initialised");
+    }
+    this.strm.output = this.out;
+    this.strm.avail_in = 0;
+  }
+
+  next(max: number): Promise<Uint8Array> {
+    return guardedNext(this, "zlib", max, (n) => this.step(n));
+  }
+
+  private async step(max: number): Promise<Uint8Array> {
+    const { ctx, strm } = this;
+    const remaining = ctx.outputSize - this.position;
+    // Once the declared size is reached, allow one more byte: producing it proves an overrun
+    // without inflating a bomb any further (E25).
+    const cap = remaining > 0 ? Math.min(max, OUT_BUFFER, remaining) : 1;
+    strm.next_out = 0;
+    strm.avail_out = cap;
+    for (;;) {
+      let fed = false;
+      if (strm.avail_in === 0 && !this.inputDone && !this.ended) {
+        const piece = await this.input.next();
+        if (piece === null) this.inputDone = true;
+        else {
+          strm.input = piece;
+          strm.next_in = 0;
+          strm.avail_in = piece.length;
+          fed = true;
+        }
+      }
+      const inBefore = strm.total_in;
+      const ret = this.ended ? Z_STREAM_END : zlibInflate(strm, Z_NO_FLUSH);
+      const produced = cap - strm.avail_out;
+      if (ret === Z_STREAM_END) this.ended = true;
+      else if (ret === Z_NEED_DICT) {
+        // Preset dictionaries are never written by hdiutil and cannot be supplied here.
+        decodeError(ctx, "DECODE_CORRUPT", "zlib stream asks for a preset dictionary", this.at());
+      } else if (ret !== Z_OK && ret !== Z_BUF_ERROR) {
+        // Z_DATA_ERROR covers a bad header, bad codes, distances too far back and a bad
+        // Adler-32 (E25).
+        decodeError(ctx, "DECODE_CORRUPT", `zlib data is corrupt: ${strm.msg || ret}`, this.at());
+      }
+      if (produced > 0) {
+        if (remaining <= 0) {
+          decodeError(
+            ctx,
+            "DECODE_OVERRUN",
+            `zlib stream decodes past the declared ${ctx.outputSize} bytes`,
+            this.at(),
+          );
+        }
+        this.position += produced;
+        return this.out.subarray(0, produced);
+      }
+      if (this.ended) return this.finish();
+      // No output and no end: the call must have consumed input or been handed a new piece,
+      // else the loop would spin (the infinite loop ClamAV shipped on trailing input).
+      if (strm.total_in === inBefore && !fed) {
+        if (this.inputDone) {
+          decodeError(
+            ctx,
+            "DECODE_SHORT",
+            `zlib stream is truncated: input ends after ${this.position} of ${ctx.outputSize} decoded bytes`,
+            this.at(),
+          );
+        }
+        decodeError(ctx, "DECODE_CORRUPT", "zlib decoder made no progress", this.at());
+      }
+    }
+  }
+
+  /** At the end of the stream: check the decoded size and that no input is left (E25). */
+  private finish(): Uint8Array {
+    const { ctx, strm } = this;
+    if (this.position !== ctx.outputSize) {
+      decodeError(
+        ctx,
+        "DECODE_SHORT",
+        `zlib stream ends after ${this.position} of the declared ${ctx.outputSize} bytes`,
+        this.at(),
+      );
+    }
+    const left = strm.avail_in + this.input.left;
+    if (left > 0) {
+      decodeError(
+        ctx,
+        "DECODE_TRAILING",
+        `${left} bytes of compressed data follow the end of the zlib stream`,
+        this.at(),
+      );
+    }
+    this.done = true;
+    this.close();
+    return EMPTY;
+  }
+
+  /** File offset of the next compressed byte pako would read. */
+  private at(): number {
+    return this.ctx.offset + this.strm.total_in;
+  }
+
+  close(): void {
+    if (this.held === 0) return;
+    if (this.strm.state) zlibInflateEnd(this.strm);
+    this.input?.close();
+    this.ctx.memory.release(this.held);
+    this.held = 0;
+    this.inputDone = true;
+  }
+}
+
+/** The UDZO codec: zlib through pako. */
+export const zlibCodec: Codec = {
+  type: UDZO,
+  name: "zlib",
+  open(ctx: DecodeContext): ChunkCursor {
+    return new ZlibCursor(ctx);
+  },
+};

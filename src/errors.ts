@@ -1,0 +1,178 @@
+/**
+ * The one error type the library raises, and the stable list of its codes.
+ *
+ * Every failure that reaches a caller is a {@link DmgError}. Any other exception escaping the
+ * library is a bug: the CLI reports it as an internal error.
+ */
+
+/**
+ * Stable error codes. Codes never change meaning once released; new ones may be added.
+ * SECURITY.md lists each with the attack or real-world file it exists for.
+ */
+export const ErrorCodes = {
+  // The file as a whole.
+  NOT_UDIF: "Not a UDIF image (no koly trailer)",
+  ENCRYPTED: "Encrypted image (encrcdsa)",
+  TRUNCATED: "File or structure shorter than its format requires",
+  IO_ERROR: "The source could not be read",
+  // koly trailer.
+  KOLY_VERSION: "koly version or header size not supported",
+  KOLY_RANGE: "A fork range in the trailer lies outside the file or overlaps another",
+  KOLY_SEGMENTED: "Image is one segment of a multi-segment set",
+  CHECKSUM_TYPE: "Checksum struct with an unknown type or impossible bit count",
+  FIELD_TOO_LARGE: "A 64-bit field is above 2^53-1 and cannot be used exactly",
+  NO_PARTITION_MAP: "Neither an XML property list nor a resource fork describes the tables",
+  // Property list and resource fork.
+  PLIST_MALFORMED: "The XML property list is not well-formed",
+  PLIST_DOCTYPE: "The XML property list declares entities (refused: entity expansion attack)",
+  PLIST_STRUCTURE: "The property list lacks a required key or has a value of the wrong type",
+  PLIST_BASE64: "A <data> element holds invalid base64",
+  RSRC_MALFORMED: "The legacy resource fork is malformed",
+  // mish tables.
+  MISH_MALFORMED: "A mish (blkx) table is malformed",
+  TABLE_LAYOUT: "Partition tables overlap, leave gaps, or exceed the image",
+  // Chunks.
+  CHUNK_LAYOUT: "Chunks of a table are out of order, overlap, leave gaps, or overflow",
+  CHUNK_RANGE: "A chunk's compressed range lies outside the data fork",
+  CHUNK_LENGTH: "A chunk's compressed length is impossible for its type and sector count",
+  CHUNK_TYPE_UNKNOWN: "Unknown chunk type code",
+  CHUNK_TYPE_UNSUPPORTED: "Chunk type known but not yet decodable",
+  CHUNK_TERMINATOR: "A table's terminator chunk is missing or not last, or a comment has sectors",
+  // Payload decoding.
+  DECODE_CORRUPT: "Compressed data is corrupt",
+  DECODE_OVERRUN: "A chunk decodes to more bytes than its sector count declares",
+  DECODE_SHORT: "A chunk decodes to fewer bytes than its sector count declares",
+  DECODE_TRAILING: "Compressed data continues after the end of its stream",
+  // Checksums (validation findings).
+  CRC_DATA_FORK: "Data fork CRC32 does not match the trailer",
+  CRC_TABLE: "A table's CRC32 does not match its decoded sectors",
+  CRC_MASTER: "Master CRC32 does not match the tables' checksums",
+  // Reads through the API.
+  READ_RANGE: "Requested range lies outside the virtual disk",
+  INVALID_ARGUMENT: "An argument passed to the library is invalid",
+  // Budgets: a distinct outcome from malformed input.
+  BUDGET_PLIST_BYTES: "XML property list larger than the budget",
+  BUDGET_RSRC_BYTES: "Resource fork larger than the budget",
+  BUDGET_TABLES: "More partition tables than the budget",
+  BUDGET_CHUNKS: "More chunks than the budget",
+  BUDGET_CHUNK_COMPRESSED: "A chunk's compressed length exceeds the budget",
+  BUDGET_CHUNK_SECTORS: "A chunk's sector count exceeds the budget",
+  BUDGET_IMAGE_SIZE: "Virtual disk larger than the budget",
+  BUDGET_WORKING_MEMORY: "Operation would exceed the working-memory budget",
+  BUDGET_DECOMPRESSED: "Operation would decompress more bytes than the budget",
+} as const;
+
+/** A stable error code. */
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** Where in the image an error applies, beyond the file offset. */
+export interface ErrorLocation {
+  /** Index of the partition table (blkx entry), when the error belongs to one. */
+  table?: number;
+  /** Index of the chunk inside its table, when the error belongs to one. */
+  chunk?: number;
+}
+
+/** True when `code` names a budget being exceeded rather than malformed input. */
+export function isBudgetCode(code: ErrorCode): boolean {
+  return code.startsWith("BUDGET_");
+}
+
+/**
+ * The error the library raises for every failure.
+ *
+ * `code` is stable and listed in {@link ErrorCodes}; `offset` is the file offset the error
+ * applies to (or -1 when it applies to no single place, such as a budget on a whole operation).
+ */
+export class DmgError extends Error {
+  override readonly name = "DmgError";
+  readonly code: ErrorCode;
+  readonly offset: number;
+  readonly table: number | undefined;
+  readonly chunk: number | undefined;
+
+  constructor(code: ErrorCode, message: string, offset = -1, where: ErrorLocation = {}) {
+    super(message);
+    this.code = code;
+    this.offset = offset;
+    this.table = where.table;
+    this.chunk = where.chunk;
+  }
+
+  /** True when this error is a budget being exceeded. */
+  get overBudget(): boolean {
+    return isBudgetCode(this.code);
+  }
+
+  /** A copy located in a table and chunk (for errors raised below the layer that knows them). */
+  locate(where: ErrorLocation, offset = this.offset): DmgError {
+    const e = new DmgError(this.code, this.message, offset, {
+      table: where.table ?? this.table,
+      chunk: where.chunk ?? this.chunk,
+    });
+    return e;
+  }
+}
+
+/** Shorthand used by parsers: throw a {@link DmgError}. */
+export function fail(
+  code: ErrorCode,
+  message: string,
+  offset = -1,
+  where: ErrorLocation = {},
+): never {
+  throw new DmgError(code, message, offset, where);
+}
+
+/** Format a file offset for messages: decimal and hex. */
+export function at(offset: number): string {
+  return `${offset} (0x${offset.toString(16)})`;
+}
+
+/**
+ * Stable warning codes: honest quirks of real files that are read, not refused, and reported.
+ */
+export const WarningCodes = {
+  KOLY_AT_START: "koly trailer found at offset 0 instead of the end of the file",
+  KOLY_IN_TAIL: "koly trailer found inside the last 515 bytes, not in the last 512",
+  PLIST_LENGTH_OFF: "Declared XML length is a byte or two off the end of the property list",
+  SECTOR_COUNT_MISMATCH: "Trailer sector count differs from the sum of the tables' sector counts",
+  RSRC_XML_DISAGREE: "The resource fork and the XML property list describe different tables",
+  CHECKSUM_UNKNOWN: "A checksum of an unknown type was not verified",
+  CHECKSUM_ABSENT: "A checksum is absent (type 0) and was not verified",
+} as const;
+
+/** A stable warning code. */
+export type WarningCode = keyof typeof WarningCodes;
+
+/** One finding of a parse or a validation. */
+export interface Finding {
+  severity: "error" | "warning";
+  code: ErrorCode | WarningCode;
+  message: string;
+  /** File offset the finding applies to, or -1. */
+  offset: number;
+  table?: number;
+  chunk?: number;
+}
+
+/** A finding from a {@link DmgError}. */
+export function errorFinding(e: DmgError): Finding {
+  const f: Finding = { severity: "error", code: e.code, message: e.message, offset: e.offset };
+  if (e.table !== undefined) f.table = e.table;
+  if (e.chunk !== undefined) f.chunk = e.chunk;
+  return f;
+}
+
+/** A warning finding. */
+export function warning(
+  code: WarningCode,
+  message: string,
+  offset = -1,
+  where: ErrorLocation = {},
+): Finding {
+  const f: Finding = { severity: "warning", code, message, offset };
+  if (where.table !== undefined) f.table = where.table;
+  if (where.chunk !== undefined) f.chunk = where.chunk;
+  return f;
+}

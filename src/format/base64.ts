@@ -1,0 +1,234 @@
+/**
+ * Strict base64 (RFC 4648, standard alphabet, padded) for the `<data>` elements of the XML
+ * property list. Written here rather than taken from `atob`, which accepts unpadded input and
+ * non-canonical trailing bits and reports no position.
+ *
+ * Rules, all checked (attack class B13; dmg2img's decoder read before its buffer on bad input):
+ * - space, tab, CR and LF are skipped anywhere (hdiutil wraps lines and indents them with tabs);
+ * - any other character outside `A-Z a-z 0-9 + /` and `=` is refused;
+ * - `=` appears only as the last one or two characters (whitespace aside);
+ * - the text without whitespace is a multiple of 4 characters long: real property lists are
+ *   always padded, so unpadded input (length 2 or 3 mod 4) is refused as well as length 1 mod 4;
+ * - the unused low bits of the last character before padding are zero (one canonical text per
+ *   byte string);
+ * - the decoded size is compared with the caller's limit before the output is allocated.
+ */
+import { at, DmgError } from "../errors.js";
+
+const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Lookup marks for characters that are not digits of the alphabet. */
+const INVALID = 0xff;
+const SPACE = 0xfe;
+const PAD = 0xfd;
+
+/** Character code (0..127) to its 6-bit value, or one of the marks above. */
+const DECODE = (() => {
+  const t = new Uint8Array(128).fill(INVALID);
+  for (let i = 0; i < ALPHABET.length; i++) t[ALPHABET.charCodeAt(i)] = i;
+  t[0x20] = SPACE;
+  t[0x09] = SPACE;
+  t[0x0a] = SPACE;
+  t[0x0d] = SPACE;
+  t[0x3d] = PAD;
+  return t;
+})();
+
+/** Alphabet as character codes, for the encoder. */
+const ENCODE = (() => {
+  const t = new Uint8Array(64);
+  for (let i = 0; i < 64; i++) t[i] = ALPHABET.charCodeAt(i);
+  return t;
+})();
+
+/**
+ * Decode strict base64 text.
+ *
+ * @param text the text of a `<data>` element (whitespace allowed)
+ * @param fileOffset file offset of `text[0]`, for error offsets (`fileOffset + index`, exact
+ *   while the text is ASCII, which valid base64 is)
+ * @param maxBytes largest decoded size allowed; larger raises BUDGET_PLIST_BYTES before allocating
+ * @returns the decoded bytes
+ * @throws DmgError PLIST_BASE64 on any rule above being broken, BUDGET_PLIST_BYTES over `maxBytes`
+ */
+export function decodeBase64(text: string, fileOffset: number, maxBytes: number): Uint8Array {
+  const n = text.length;
+  // Whitespace aside, 4 characters make at most 3 bytes. When even that bound fits the limit
+  // (always, for a plist within its budget), decode in one pass into a buffer of that bound;
+  // otherwise count the digits first so the limit is checked on the exact size.
+  let cap = Math.floor(n / 4) * 3 + 2;
+  if (cap > maxBytes) {
+    const size = decodedSize(text, fileOffset);
+    if (size > maxBytes) {
+      throw new DmgError(
+        "BUDGET_PLIST_BYTES",
+        `base64 <data> at ${at(fileOffset)} decodes to ${size} bytes, over the ${maxBytes}-byte property list budget (raise maxPlistBytes)`,
+        fileOffset,
+      );
+    }
+    cap = size;
+  }
+  const out = new Uint8Array(cap);
+  let o = 0;
+  let acc = 0;
+  let k = 0; // digits in `acc`
+  let i = 0;
+  for (; i < n; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? DECODE[c] : INVALID;
+    if (v < 64) {
+      acc = (acc << 6) | v;
+      if (++k === 4) {
+        out[o++] = acc >> 16;
+        out[o++] = (acc >> 8) & 0xff;
+        out[o++] = acc & 0xff;
+        acc = 0;
+        k = 0;
+      }
+    } else if (v !== SPACE) {
+      break; // '=' or a bad character: handled below
+    }
+  }
+  if (i < n) {
+    if (DECODE[text.charCodeAt(i)] !== PAD) bad(fileOffset, i, describeAt(text, i));
+    // Padding: the rest may hold only '=' and whitespace, at most two '=', completing a quad.
+    const firstPad = i;
+    let pads = 0;
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      const v = c < 128 ? DECODE[c] : INVALID;
+      if (v === PAD) {
+        if (++pads > 2) bad(fileOffset, i, "more than two '=' padding characters");
+      } else if (v < 64) {
+        bad(
+          fileOffset,
+          firstPad,
+          "'=' is followed by more base64 digits (padding only at the end)",
+        );
+      } else if (v !== SPACE) {
+        bad(fileOffset, i, describeAt(text, i));
+      }
+    }
+    if (k + pads !== 4) {
+      bad(fileOffset, firstPad, `${pads} '=' after ${k} digits do not complete a group of 4`);
+    }
+  } else if (k !== 0) {
+    bad(
+      fileOffset,
+      n,
+      k === 1
+        ? "the character count (without whitespace) is 1 mod 4, which cannot encode whole bytes"
+        : "the character count (without whitespace) is not a multiple of 4 and there is no '=' padding (property lists pad)",
+    );
+  }
+  if (k === 3) {
+    // 18 bits: two bytes and 2 unused bits, which must be zero.
+    if (acc & 0x3) bad(fileOffset, n, "unused bits before the '=' padding are not zero");
+    out[o++] = acc >> 10;
+    out[o++] = (acc >> 2) & 0xff;
+  } else if (k === 2) {
+    // 12 bits: one byte and 4 unused bits, which must be zero.
+    if (acc & 0xf) bad(fileOffset, n, "unused bits before the '==' padding are not zero");
+    out[o++] = acc >> 4;
+  }
+  // Whitespace made the bound larger than the result: copy out so the slack is freed.
+  return o === out.length ? out : out.slice(0, o);
+}
+
+function bad(fileOffset: number, index: number, msg: string): never {
+  const off = fileOffset + index;
+  throw new DmgError("PLIST_BASE64", `base64 <data> at ${at(off)}: ${msg}`, off);
+}
+
+function describeAt(text: string, i: number): string {
+  const c = text.charCodeAt(i);
+  const shown =
+    c >= 0x21 && c <= 0x7e
+      ? `'${String.fromCharCode(c)}'`
+      : `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
+  return `character ${shown} is not base64`;
+}
+
+/** Decoded size of valid text; the same errors as {@link decodeBase64} for invalid text. */
+function decodedSize(text: string, fileOffset: number): number {
+  let digits = 0;
+  let pads = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const v = c < 128 ? DECODE[c] : INVALID;
+    if (v < 64) {
+      if (pads > 0)
+        bad(fileOffset, i, "'=' is followed by more base64 digits (padding only at the end)");
+      digits++;
+    } else if (v === PAD) {
+      pads++;
+    } else if (v !== SPACE) {
+      bad(fileOffset, i, describeAt(text, i));
+    }
+  }
+  if ((digits + pads) % 4 !== 0 || pads > 2) {
+    bad(fileOffset, 0, "the character count (without whitespace) is not a padded multiple of 4");
+  }
+  return (digits >> 2) * 3 + (digits & 3 ? (digits & 3) - 1 : 0);
+}
+
+/**
+ * Encode bytes as padded base64.
+ *
+ * @param bytes the bytes to encode
+ * @param lineLength characters per line (0 = one line); lines are separated by `\n`
+ * @param linePrefix text put before every line (hdiutil indents its lines with tabs)
+ */
+export function encodeBase64(bytes: Uint8Array, lineLength = 0, linePrefix = ""): string {
+  const chars = Math.ceil(bytes.length / 3) * 4;
+  const perLine = lineLength > 0 ? lineLength : Math.max(chars, 1);
+  const lines = Math.max(1, Math.ceil(chars / perLine));
+  const prefix = new Uint8Array(linePrefix.length);
+  for (let i = 0; i < linePrefix.length; i++) {
+    const c = linePrefix.charCodeAt(i);
+    if (c > 0x7f) {
+      throw new DmgError("INVALID_ARGUMENT", "base64 line prefix must be ASCII");
+    }
+    prefix[i] = c;
+  }
+  // Build ASCII bytes and decode them once: no string concatenation per line.
+  const out = new Uint8Array(chars + lines * prefix.length + (lines - 1));
+  let o = 0;
+  let col = 0;
+  const put = (c: number): void => {
+    if (col === 0) {
+      if (o !== 0) out[o++] = 0x0a;
+      out.set(prefix, o);
+      o += prefix.length;
+    }
+    out[o++] = c;
+    if (++col === perLine) col = 0;
+  };
+  if (chars === 0) {
+    out.set(prefix, 0);
+    o = prefix.length;
+  }
+  const full = bytes.length - (bytes.length % 3);
+  for (let i = 0; i < full; i += 3) {
+    const v = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    put(ENCODE[v >> 18]);
+    put(ENCODE[(v >> 12) & 63]);
+    put(ENCODE[(v >> 6) & 63]);
+    put(ENCODE[v & 63]);
+  }
+  const rest = bytes.length - full;
+  if (rest === 1) {
+    const v = bytes[full] << 16;
+    put(ENCODE[v >> 18]);
+    put(ENCODE[(v >> 12) & 63]);
+    put(0x3d);
+    put(0x3d);
+  } else if (rest === 2) {
+    const v = (bytes[full] << 16) | (bytes[full + 1] << 8);
+    put(ENCODE[v >> 18]);
+    put(ENCODE[(v >> 12) & 63]);
+    put(ENCODE[(v >> 6) & 63]);
+    put(0x3d);
+  }
+  return new TextDecoder().decode(out.subarray(0, o));
+}

@@ -1,0 +1,60 @@
+/**
+ * dmg-validate: a strict, bounds-checked reader and validator for Apple disk images (UDIF).
+ *
+ * This entry point needs no Node-only API and runs in browsers and workers. On Node, the
+ * package's main entry adds file paths as sources and file output.
+ *
+ * @packageDocumentation
+ */
+export { BUDGET_KEYS, type Budget, DEFAULT_BUDGET, resolveBudget } from "./budget.js";
+export { crc32 } from "./bytes/crc32.js";
+export {
+  type ByteSource,
+  blobSource,
+  bytesSource,
+  type SourceLike,
+  toSource,
+} from "./bytes/source.js";
+export type { ChunkCursor, Codec, DecodeContext } from "./codecs/codec.js";
+export { registerCodec } from "./codecs/registry.js";
+export {
+  DmgError,
+  type ErrorCode,
+  ErrorCodes,
+  type Finding,
+  isBudgetCode,
+  type WarningCode,
+  WarningCodes,
+} from "./errors.js";
+export type { Checksum } from "./format/checksum.js";
+export type { Koly } from "./format/koly.js";
+export {
+  CHUNK_TYPE_NAMES,
+  COMMENT,
+  chunkTypeName,
+  TERMINATOR,
+  UDBZ,
+  UDCO,
+  UDIG,
+  UDRW,
+  UDZE,
+  UDZO,
+  ULFO,
+  ULMO,
+} from "./format/types.js";
+export type { MapLayout } from "./map.js";
+export {
+  type ChunkInfo,
+  type DmgImage,
+  type ImageStats,
+  type OpenOptions,
+  openDmg,
+  type PartitionTable,
+} from "./open.js";
+export {
+  type ChecksumOutcome,
+  type ImageSummary,
+  type ValidateOptions,
+  type ValidationReport,
+  validateDmg,
+} from "./validate.js";

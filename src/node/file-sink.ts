@@ -1,0 +1,169 @@
+/**
+ * Writing a file all at once or not at all: bytes go to a temporary file next to the target,
+ * which is flushed and renamed over the target only when every byte is written.
+ */
+import { randomBytes } from "node:crypto";
+import { unlinkSync } from "node:fs";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { DmgError } from "../errors.js";
+import type { ByteSink } from "../write/writer.js";
+import { fsReason } from "./file-source.js";
+
+/** Writes are gathered into buffers of this size before they reach the file. */
+export const SINK_BUFFER = 1024 * 1024;
+
+/** Temporary files being written right now, so an interrupted process can remove them. */
+const pending = new Set<string>();
+
+/**
+ * Remove, synchronously, every temporary file a {@link writeFileAtomic} in progress has
+ * created. For a signal handler that is about to end the process.
+ *
+ * @internal
+ */
+export function removePendingTempFiles(): void {
+  for (const p of pending) {
+    try {
+      unlinkSync(p);
+    } catch {
+      // Already gone.
+    }
+  }
+  pending.clear();
+}
+
+/** The temporary name for `path`: hidden, in the same directory, unique to this process. */
+function tempName(path: string): string {
+  const tag = randomBytes(6).toString("hex");
+  return join(dirname(path), `.${basename(path)}.${process.pid}.${tag}.tmp`);
+}
+
+/** A sink that gathers writes into one buffer and writes it out whole. */
+class BufferedFileSink implements ByteSink {
+  private readonly buf = new Uint8Array(SINK_BUFFER);
+  private used = 0;
+  private position = 0;
+
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly path: string,
+  ) {}
+
+  async write(bytes: Uint8Array): Promise<void> {
+    if (!(bytes instanceof Uint8Array)) {
+      throw new DmgError("INVALID_ARGUMENT", "sink.write needs a Uint8Array");
+    }
+    let p = 0;
+    while (p < bytes.length) {
+      // Large writes with an empty buffer skip the copy.
+      if (this.used === 0 && bytes.length - p >= this.buf.length) {
+        await this.put(bytes.subarray(p));
+        return;
+      }
+      const n = Math.min(this.buf.length - this.used, bytes.length - p);
+      this.buf.set(bytes.subarray(p, p + n), this.used);
+      this.used += n;
+      p += n;
+      if (this.used === this.buf.length) await this.flush();
+    }
+  }
+
+  async flush(): Promise<void> {
+    if (this.used === 0) return;
+    const n = this.used;
+    this.used = 0;
+    await this.put(this.buf.subarray(0, n));
+  }
+
+  private async put(bytes: Uint8Array): Promise<void> {
+    let done = 0;
+    while (done < bytes.length) {
+      let n: number;
+      try {
+        ({ bytesWritten: n } = await this.handle.write(
+          bytes,
+          done,
+          bytes.length - done,
+          this.position,
+        ));
+      } catch (e) {
+        throw new DmgError("IO_ERROR", `cannot write ${this.path}: ${fsReason(e)}`, this.position);
+      }
+      done += n;
+      this.position += n;
+    }
+  }
+}
+
+/**
+ * Write the file at `path` through `fill`, atomically: `fill` gets a {@link ByteSink} over a
+ * temporary file in the same directory; when it resolves, the data is flushed to disk and the
+ * temporary file renamed over `path`. When `fill` or any write fails, the temporary file is
+ * removed and the error rethrown, so `path` is either untouched or complete.
+ *
+ * Writes are buffered (1 MiB) and must be awaited one at a time; the sink is done with what it
+ * was given once `write` resolves, so callers may reuse their buffers. When `path` is a
+ * symbolic link, the link itself is replaced, not the file it points to.
+ *
+ * @throws DmgError IO_ERROR naming the path when the temporary file cannot be created, written,
+ *   flushed or renamed; whatever `fill` throws, unchanged.
+ */
+export async function writeFileAtomic(
+  path: string,
+  fill: (sink: ByteSink) => Promise<void>,
+): Promise<void> {
+  if (typeof path !== "string" || path.length === 0) {
+    throw new DmgError("INVALID_ARGUMENT", "output path must be a non-empty string");
+  }
+  const temp = tempName(path);
+  let handle: FileHandle | undefined;
+  try {
+    // "wx": never follow or reuse something already at the temporary name.
+    handle = await open(temp, "wx", 0o666);
+  } catch (e) {
+    throw new DmgError("IO_ERROR", `cannot create ${path}: ${fsReason(e)}`);
+  }
+  pending.add(temp);
+  try {
+    const sink = new BufferedFileSink(handle, path);
+    await fill(sink);
+    await sink.flush();
+    try {
+      await handle.sync();
+    } catch (e) {
+      throw new DmgError("IO_ERROR", `cannot flush ${path} to disk: ${fsReason(e)}`);
+    }
+    const h = handle;
+    handle = undefined;
+    try {
+      await h.close();
+    } catch (e) {
+      throw new DmgError("IO_ERROR", `cannot close ${path}: ${fsReason(e)}`);
+    }
+    try {
+      await rename(temp, path);
+    } catch (e) {
+      throw new DmgError("IO_ERROR", `cannot replace ${path}: ${fsReason(e)}`);
+    }
+    pending.delete(temp);
+    await syncDirectory(dirname(path));
+  } catch (e) {
+    await handle?.close().catch(() => undefined);
+    if (pending.delete(temp)) await unlink(temp).catch(() => undefined);
+    throw e;
+  }
+}
+
+/** Make the rename durable where the platform allows it (not on Windows); failures are ignored. */
+async function syncDirectory(dir: string): Promise<void> {
+  let h: FileHandle | undefined;
+  try {
+    h = await open(dir, "r");
+    await h.sync();
+  } catch {
+    // Best effort only.
+  } finally {
+    await h?.close().catch(() => undefined);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * A {@link ByteSource} over a file on disk: positional reads through one file handle, the size
+ * taken once from fstat. Only regular files are accepted.
+ */
+import { constants } from "node:fs";
+import { type FileHandle, open, stat } from "node:fs/promises";
+import type { ByteSource } from "../bytes/source.js";
+import { at, DmgError } from "../errors.js";
+
+/** Short reasons for the errno codes a person is likely to meet. */
+const REASONS: Record<string, string> = {
+  ENOENT: "no such file or directory",
+  EACCES: "permission denied",
+  EPERM: "operation not permitted",
+  EISDIR: "is a directory",
+  ENOTDIR: "a component of the path is not a directory",
+  ELOOP: "too many levels of symbolic links",
+  ENAMETOOLONG: "file name too long",
+  EMFILE: "too many open files",
+  ENFILE: "too many open files in the system",
+  EIO: "input/output error",
+  ENXIO: "no such device or address",
+  ENOSPC: "no space left on device",
+  EROFS: "read-only file system",
+  EXDEV: "not on the same file system",
+  EEXIST: "file already exists",
+};
+
+/** A person-readable reason for a failed fs call: "no such file or directory (ENOENT)". */
+export function fsReason(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (typeof code === "string") return `${REASONS[code] ?? (e as Error).message} (${code})`;
+  return (e as Error)?.message ?? String(e);
+}
+
+/** What a non-regular file is, for the refusal message. */
+function kind(s: {
+  isDirectory(): boolean;
+  isFIFO(): boolean;
+  isSocket(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+}): string {
+  if (s.isDirectory()) return "a directory";
+  if (s.isFIFO()) return "a FIFO (named pipe)";
+  if (s.isSocket()) return "a socket";
+  if (s.isCharacterDevice()) return "a character device";
+  if (s.isBlockDevice()) return "a block device";
+  return "not a regular file";
+}
+
+function notRegular(path: string, what: string): DmgError {
+  return new DmgError(
+    "IO_ERROR",
+    `${path}: is ${what}, not a regular file; only regular files can be read (copy the image to a file first)`,
+  );
+}
+
+/**
+ * Open the regular file at `path` as a {@link ByteSource}. Reads are positional, so several
+ * may run at once; `close()` closes the file handle and may be called more than once.
+ *
+ * Directories, FIFOs, sockets and devices are refused before they are read: a FIFO would make
+ * the first read wait forever for a writer, and a device has no fixed size.
+ *
+ * @throws DmgError IO_ERROR naming the path and the reason when the file cannot be opened or is
+ *   not a regular file. Reads that fail, or come back short because the file shrank, also raise
+ *   IO_ERROR.
+ */
+export async function fileSource(path: string): Promise<ByteSource> {
+  if (typeof path !== "string" || path.length === 0) {
+    throw new DmgError("INVALID_ARGUMENT", "file path must be a non-empty string");
+  }
+  // Attack class F34: a directory, a FIFO or a device given as the image. Look before opening:
+  // opening a FIFO for reading blocks until a writer appears, and opening some devices has
+  // side effects.
+  let info: Awaited<ReturnType<typeof stat>>;
+  try {
+    info = await stat(path);
+  } catch (e) {
+    throw new DmgError("IO_ERROR", `cannot open ${path}: ${fsReason(e)}`);
+  }
+  if (!info.isFile()) throw notRegular(path, kind(info));
+
+  // O_NONBLOCK keeps open() from waiting if the path was swapped for a FIFO after the stat;
+  // it has no effect on regular files. fstat on the handle is the check that counts.
+  const flags = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+  let handle: FileHandle;
+  try {
+    handle = await open(path, flags);
+  } catch (e) {
+    throw new DmgError("IO_ERROR", `cannot open ${path}: ${fsReason(e)}`);
+  }
+  let size: number;
+  try {
+    const s = await handle.stat();
+    if (!s.isFile()) throw notRegular(path, kind(s));
+    size = s.size;
+    if (!Number.isSafeInteger(size) || size < 0) {
+      throw new DmgError("IO_ERROR", `${path}: file size ${size} cannot be used`);
+    }
+  } catch (e) {
+    await handle.close().catch(() => undefined);
+    if (e instanceof DmgError) throw e;
+    throw new DmgError("IO_ERROR", `cannot read ${path}: ${fsReason(e)}`);
+  }
+  return makeSource(path, handle, size);
+}
+
+function makeSource(path: string, handle: FileHandle, size: number): ByteSource {
+  let closed: Promise<void> | undefined;
+  return {
+    size,
+    async read(offset: number, length: number): Promise<Uint8Array> {
+      if (closed) throw new DmgError("IO_ERROR", `${path}: read after the file was closed`, offset);
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > size
+      ) {
+        throw new DmgError(
+          "IO_ERROR",
+          `${path}: read of ${length} bytes at ${at(offset)} is outside the ${size}-byte file`,
+          offset,
+        );
+      }
+      // A plain Uint8Array, not a Buffer: Buffer.slice makes views, not copies.
+      const out = new Uint8Array(length);
+      let got = 0;
+      while (got < length) {
+        let n: number;
+        try {
+          ({ bytesRead: n } = await handle.read(out, got, length - got, offset + got));
+        } catch (e) {
+          throw new DmgError(
+            "IO_ERROR",
+            `${path}: reading ${length} bytes at ${at(offset)} failed: ${fsReason(e)}`,
+            offset + got,
+          );
+        }
+        // The file shrank after it was opened (truncated while being read).
+        if (n === 0) {
+          throw new DmgError(
+            "IO_ERROR",
+            `${path}: file ended after ${offset + got} bytes while reading ${length} bytes at ${at(offset)} (was it truncated while being read?)`,
+            offset + got,
+          );
+        }
+        got += n;
+      }
+      return out;
+    },
+    close(): Promise<void> {
+      closed ??= handle.close().catch(() => undefined);
+      return closed;
+    },
+  };
+}

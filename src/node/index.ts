@@ -1,0 +1,138 @@
+/**
+ * dmg-validate for Node: everything of the core entry point, plus file paths as sources,
+ * extraction to a file and image creation from a raw disk file.
+ *
+ * @packageDocumentation
+ */
+import type { SourceLike } from "../bytes/source.js";
+import { DmgError, errorFinding } from "../errors.js";
+import { type DmgImage, type OpenOptions, openDmg as openCore } from "../open.js";
+import {
+  type ValidateOptions,
+  type ValidationReport,
+  validateDmg as validateCore,
+} from "../validate.js";
+import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
+import { writeFileAtomic } from "./file-sink.js";
+import { fileSource } from "./file-source.js";
+import { nodeDeflate } from "./native-zlib.js";
+
+export * from "../index.js";
+export type { ByteSink, Deflater, WriteOptions, WriteSummary } from "../write/writer.js";
+export { writeFileAtomic } from "./file-sink.js";
+export { fileSource } from "./file-source.js";
+export { nodeDeflate } from "./native-zlib.js";
+
+/** Options for {@link extractDmg}. */
+export interface ExtractOptions extends OpenOptions {
+  /** Called as bytes are written, with virtual bytes done and the disk size. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Open a UDIF image from a file path or any source the core accepts. A file opened from a path
+ * is closed when the image is closed (or when opening fails).
+ *
+ * @throws DmgError IO_ERROR when the path cannot be opened or is not a regular file; any other
+ *   code for a malformed or over-budget image (see the core `openDmg`).
+ */
+export async function openDmg(
+  source: string | SourceLike,
+  options: OpenOptions = {},
+): Promise<DmgImage> {
+  if (typeof source !== "string") return openCore(source, options);
+  const src = await fileSource(source);
+  try {
+    return await openCore(src, options);
+  } catch (e) {
+    await src.close?.();
+    throw e;
+  }
+}
+
+/**
+ * Validate a UDIF image given by file path or any source the core accepts. Problems with the
+ * file, including a path that cannot be opened, become findings of the report (IO_ERROR for
+ * the path), never exceptions; only misuse of the API is thrown. A file opened from a path is
+ * closed before the report is returned.
+ */
+export async function validateDmg(
+  source: string | SourceLike,
+  options: ValidateOptions = {},
+): Promise<ValidationReport> {
+  if (typeof source !== "string") return validateCore(source, options);
+  let src: Awaited<ReturnType<typeof fileSource>>;
+  try {
+    src = await fileSource(source);
+  } catch (e) {
+    if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
+    return {
+      ok: false,
+      overBudget: false,
+      mode: options.quick ? "quick" : "full",
+      errors: [errorFinding(e)],
+      warnings: [],
+      checksums: { dataFork: "not-checked", tables: [], master: "not-checked" },
+      cost: { bytesDecompressed: 0, peakWorkingMemory: 0, chunksDecoded: 0 },
+    };
+  }
+  try {
+    return await validateCore(src, options);
+  } finally {
+    await src.close?.();
+  }
+}
+
+/**
+ * Write the whole virtual disk of an image to the file `outPath`. The bytes go to a temporary
+ * file in the same directory that is renamed over `outPath` only when complete, so a failure
+ * (a corrupt chunk, a full disk) leaves no partial output.
+ *
+ * @returns the number of bytes written (the virtual disk size).
+ * @throws DmgError for a malformed or over-budget image, IO_ERROR when the image cannot be read
+ *   or the output cannot be written.
+ */
+export async function extractDmg(
+  source: string | SourceLike,
+  outPath: string,
+  options: ExtractOptions = {},
+): Promise<{ bytes: number }> {
+  const image = await openDmg(source, options);
+  try {
+    let done = 0;
+    await writeFileAtomic(outPath, async (sink) => {
+      for await (const piece of image.stream()) {
+        await sink.write(piece);
+        done += piece.length;
+        options.onProgress?.(done, image.size);
+      }
+    });
+    return { bytes: done };
+  } finally {
+    await image.close();
+  }
+}
+
+/**
+ * Make a UDIF image of the raw disk file `rawPath` at `outPath` (written atomically, like
+ * {@link extractDmg}). Compression uses node:zlib unless `options.deflate` is given.
+ *
+ * @throws DmgError INVALID_ARGUMENT for bad options, IO_ERROR when the input cannot be read or
+ *   the output cannot be written.
+ */
+export async function createDmg(
+  rawPath: string,
+  outPath: string,
+  options: WriteOptions = {},
+): Promise<WriteSummary> {
+  const src = await fileSource(rawPath);
+  try {
+    let summary: WriteSummary | undefined;
+    await writeFileAtomic(outPath, async (sink) => {
+      summary = await writeDmg(src, sink, { ...options, deflate: options.deflate ?? nodeDeflate });
+    });
+    return summary!;
+  } finally {
+    await src.close?.();
+  }
+}
