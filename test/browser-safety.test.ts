@@ -43,7 +43,7 @@ describe("browser-safe core", () => {
 
   it("reads an image through a Blob", async () => {
     const { image, disk } = smallImage();
-    const img = await openDmg(new Blob([image]));
+    const img = await openDmg(new Blob([new Uint8Array(image)]));
     expect(Buffer.compare(await img.read(0, img.size), disk)).toBe(0);
   });
 });
