@@ -158,9 +158,7 @@ describe("reader vs reference readers on writer images", () => {
 });
 
 describe("reader vs reference readers on real files", () => {
-  for (const row of realExpectations().filter(
-    (r) => r.size !== undefined && !/lzma|lzfse/.test(r.file),
-  )) {
+  for (const row of realExpectations().filter((r) => r.size !== undefined)) {
     it(`${row.file}: 7-Zip and this project agree`, async (ctx) => {
       requireTool("7zz", ctx);
       const image = new Uint8Array(readFileSync(join(REAL, row.file)));

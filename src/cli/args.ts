@@ -80,7 +80,10 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
   [
     "--codec",
-    take((a, v, f) => Object.assign(a.write, { codec: oneOf(v, f, ["zlib", "raw"]) }), CREATE),
+    take(
+      (a, v, f) => Object.assign(a.write, { codec: oneOf(v, f, ["zlib", "raw", "lzfse"]) }),
+      CREATE,
+    ),
   ],
   [
     "--chunk-sectors",

@@ -66,7 +66,7 @@ Usage:
   dmg-validate create RAW OUT [options]      make a UDIF image of the raw disk file RAW
 
 Options for create:
-  --codec zlib|raw          chunk encoding (default zlib)
+  --codec zlib|raw|lzfse    chunk encoding (default zlib)
   --chunk-sectors N         sectors per chunk (default 2048)
   --layout xml|rsrc|both    where the tables are described (default xml)
   --level N                 zlib level, -1 to 9 (default 6)

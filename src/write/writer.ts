@@ -8,7 +8,7 @@ import { crc32 } from "../bytes/crc32.js";
 import { type ByteSource, readExact, type SourceLike, toSource } from "../bytes/source.js";
 import { DmgError } from "../errors.js";
 import { crc32Checksum } from "../format/checksum.js";
-import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDRW, UDZE, UDZO } from "../format/types.js";
+import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDRW, UDZE, UDZO, ULFO } from "../format/types.js";
 import {
   COMMENT_BEGIN,
   COMMENT_END,
@@ -19,6 +19,7 @@ import {
   tableBlob,
   tableCrcUpdate,
 } from "./layout.js";
+import { encodeLzfse } from "./lzfse-encode.js";
 
 export { COMMENT_BEGIN, COMMENT_END, type ForkLayout, WHOLE_DEVICE } from "./layout.js";
 export {
@@ -45,10 +46,18 @@ export interface PartitionSpec {
   sectors: number;
 }
 
+/**
+ * Chunk encodings the writer can produce: zlib (UDZO), raw (UDRW), or LZFSE (ULFO) as LZVN
+ * blocks (the block kind 7-Zip reads; stored LZFSE blocks are not read by 7-Zip 26).
+ */
+export type WriteCodec = "zlib" | "raw" | "lzfse";
+
+const CODEC_TYPES: Record<WriteCodec, number> = { zlib: UDZO, raw: UDRW, lzfse: ULFO };
+
 /** How {@link writeDmg} encodes the image. */
 export interface WriteOptions {
-  /** Chunk encoding: "zlib" (UDZO, default) or "raw" (UDRW). */
-  codec?: "zlib" | "raw";
+  /** Chunk encoding: "zlib" (UDZO, default), "raw" (UDRW) or "lzfse" (ULFO, LZVN blocks). */
+  codec?: WriteCodec;
   /** Sectors per chunk, default 2048; must be >= 1. A table's last chunk may be shorter. */
   chunkSectors?: number;
   /** All-zero chunks become UDZE ("zero", default), UDIG ("ignore"), or are encoded like the rest ("none"). */
@@ -103,7 +112,7 @@ export const MAX_CHUNK_SECTORS = 4 * 1024 * 1024;
 const defaultDeflate: Deflater = (raw, level) => deflate(raw, { level });
 
 interface Resolved {
-  codec: "zlib" | "raw";
+  codec: WriteCodec;
   chunkSectors: number;
   zeroChunks: "zero" | "ignore" | "none";
   layout: ForkLayout;
@@ -136,7 +145,7 @@ function resolveOptions(o: WriteOptions): Resolved {
   }
   if (o.deflate !== undefined && typeof o.deflate !== "function") bad("deflate must be a function");
   return {
-    codec: oneOf("codec", o.codec, ["zlib", "raw"], "zlib"),
+    codec: oneOf("codec", o.codec, ["zlib", "raw", "lzfse"], "zlib"),
     chunkSectors,
     zeroChunks: oneOf("zeroChunks", o.zeroChunks, ["zero", "ignore", "none"], "zero"),
     layout: oneOf("layout", o.layout, ["xml", "rsrc", "both"], "xml"),
@@ -282,10 +291,16 @@ export async function writeDmg(
       const sectors = Math.min(d.chunkSectors, part.sectors - sector);
       const inputOffset = (part.first + sector) * SECTOR_SIZE;
       const raw = await readChunk(src, inputOffset, sectors * SECTOR_SIZE);
-      let type = d.codec === "zlib" ? UDZO : UDRW;
+      let type = CODEC_TYPES[d.codec];
       if (d.zeroChunks !== "none" && isAllZero(raw)) type = d.zeroChunks === "zero" ? UDZE : UDIG;
       const payload =
-        type === UDZO ? await compress(d, raw) : type === UDRW ? raw : new Uint8Array(0);
+        type === UDZO
+          ? await compress(d, raw)
+          : type === ULFO
+            ? encodeLzfse(raw, "lzvn")
+            : type === UDRW
+              ? raw
+              : new Uint8Array(0);
       crc = tableCrcUpdate(crc, type, sectors, raw);
       list.push(type, 0, sector, sectors, out.written - dataOffset, payload.length);
       if (d.checksums) dataCrc = crc32(payload, dataCrc);

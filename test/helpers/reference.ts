@@ -35,7 +35,7 @@ export function haveTool(name: string): boolean {
  */
 export function requireTool(name: string, ctx?: SkipContext): void {
   if (haveTool(name)) return;
-  const message = `reference reader ${name} is not installed (Debian: apt-get install -y qemu-utils 7zip dmg2img)`;
+  const message = `reference reader ${name} is not installed (Debian: apt-get install -y qemu-utils 7zip dmg2img bzip2 xz-utils)`;
   if (process.env.CI) throw new Error(`${message}; CI requires it`);
   console.warn(`SKIPPED: ${message}`);
   if (ctx) ctx.skip(message);

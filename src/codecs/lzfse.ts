@@ -1,0 +1,381 @@
+/**
+ * ULFO chunks: one LZFSE stream per chunk, a run of blocks each opened by a 4-byte magic:
+ * `bvx-` (stored bytes), `bvxn` (LZVN), `bvx1` / `bvx2` (LZFSE: FSE-coded literals and
+ * L, M, D triples) and `bvx$` (end of stream). Matches reach back across blocks, so the cursor
+ * keeps the last 256 KiB of output (more than the largest distance) plus one output piece;
+ * a compressed block's payload (under 2 MiB, checked) is read whole, a stored block streamed.
+ */
+import { readExact } from "../bytes/source.js";
+import type { DmgError } from "../errors.js";
+import { ULFO } from "../format/types.js";
+import {
+  type ChunkCursor,
+  type Codec,
+  type DecodeContext,
+  decodeError,
+  guardedNext,
+} from "./codec.js";
+import {
+  BackwardBits,
+  buildTables,
+  checkBlockHeader,
+  type Fail,
+  type FseTable,
+  LZFSE_LITERALS_PER_BLOCK,
+  type LzfseBlockHeader,
+  parseV1Header,
+  parseV2Header,
+  V1_HEADER_SIZE,
+  V2_FIXED_SIZE,
+  V2_MAX_HEADER_SIZE,
+  v2HeaderSize,
+} from "./lzfse-fse.js";
+import { LzBlock, LzvnBlock } from "./lzvn.js";
+
+/** Block magics: the little-endian u32 of their four characters. */
+export const LZFSE_ENDOFSTREAM_BLOCK_MAGIC = 0x24787662; // bvx$
+export const LZFSE_UNCOMPRESSED_BLOCK_MAGIC = 0x2d787662; // bvx-
+export const LZFSE_COMPRESSEDV1_BLOCK_MAGIC = 0x31787662; // bvx1
+export const LZFSE_COMPRESSEDV2_BLOCK_MAGIC = 0x32787662; // bvx2
+export const LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC = 0x6e787662; // bvxn
+
+/** Output kept for matches: at least the largest distance (LZFSE 262139, LZVN 65535). */
+const HISTORY = 256 * 1024;
+/** Most decoded bytes handed out by one call. */
+const OUT_PIECE = 64 * 1024;
+/** An LZFSE block's literal buffer and decoding tables, rounded up. */
+const LZFSE_STATE = 64 * 1024;
+/** The largest literal or L, M, D payload a `bvx2` header's 20-bit fields can declare. */
+const MAX_STREAM_PAYLOAD = 2 ** 20 - 1;
+
+const EMPTY = new Uint8Array(0);
+
+const u32 = (b: Uint8Array, at = 0) =>
+  (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+
+/** Decode one L, M or D value: its FSE symbol's base plus extra bits; moves `states[i]`. */
+function value(t: FseTable, states: Uint16Array, i: number, bits: BackwardBits): number {
+  const s = states[i];
+  const v = bits.pull(t.total[s]);
+  const extra = t.extra[s];
+  states[i] = t.delta[s] + (v >>> extra);
+  return t.base[s] + (v & ((1 << extra) - 1));
+}
+
+/**
+ * One `bvx1` / `bvx2` block: its literals decoded up front into `input`, then its L, M, D
+ * triples decoded one by one as output is asked for.
+ */
+class LzfseBlock extends LzBlock {
+  private readonly nLiterals: number;
+  private matches: number;
+  /** L, M and D decoder states. */
+  private readonly states: Uint16Array;
+  private readonly bits: BackwardBits;
+  private readonly tables: ReturnType<typeof buildTables>;
+
+  constructor(
+    private readonly h: LzfseBlockHeader,
+    payload: Uint8Array,
+    literals: Uint8Array,
+    private readonly fail: Fail,
+    payloadAt: number,
+  ) {
+    super(literals);
+    // No distance yet: a first D of 0 ("the previous one") is refused.
+    this.distance = -1;
+    const tables = buildTables(h);
+    this.tables = tables;
+    const litEnd = h.n_literal_payload_bytes;
+    const lits = new BackwardBits(payload, 0, litEnd, h.literal_bits, fail, payloadAt);
+    const { base: symbol, total: bits, delta } = tables.literal;
+    // Four interleaved streams; the count is rounded up to whole groups of four.
+    this.nLiterals = (h.n_literals + 3) & ~3;
+    let [s0, s1, s2, s3] = h.literal_state;
+    for (let i = 0; i < this.nLiterals; i += 4) {
+      literals[i] = symbol[s0];
+      s0 = delta[s0] + lits.pull(bits[s0]);
+      literals[i + 1] = symbol[s1];
+      s1 = delta[s1] + lits.pull(bits[s1]);
+      literals[i + 2] = symbol[s2];
+      s2 = delta[s2] + lits.pull(bits[s2]);
+      literals[i + 3] = symbol[s3];
+      s3 = delta[s3] + lits.pull(bits[s3]);
+    }
+    // The reference decoder loads 8 bytes (7 with no padding bits) to start this stream.
+    if (payload.length - litEnd < (h.lmd_bits < 0 ? 8 : 7)) {
+      fail("LZFSE L, M, D payload is shorter than its stream header", payloadAt + litEnd);
+    }
+    this.bits = new BackwardBits(payload, litEnd, payload.length, h.lmd_bits, fail, payloadAt);
+    this.states = Uint16Array.of(h.l_state, h.m_state, h.d_state);
+    this.matches = h.n_matches;
+  }
+
+  /** Decode and check the next L, M, D (E28); at the end, check the block's size. */
+  protected command(total: number): boolean {
+    const { tables, states, bits, fail, h } = this;
+    if (this.matches === 0) {
+      if (this.produced !== h.n_raw_bytes) {
+        fail(`LZFSE block ends after ${this.produced} of its declared ${h.n_raw_bytes} bytes`);
+      }
+      this.done = true;
+      return false;
+    }
+    const l = value(tables.l, states, 0, bits);
+    const m = value(tables.m, states, 1, bits);
+    const d = value(tables.d, states, 2, bits) || this.distance; // D = 0: the previous distance
+    this.matches--;
+    // The literal run so far has been copied out: `ip` counts the literals used.
+    if (this.ip + l > this.nLiterals) {
+      fail(`LZFSE block uses more than its ${h.n_literals} literals`);
+    }
+    // Checked even when M = 0, as the reference decoder does.
+    if (d < 0 || d > total + l) {
+      fail(`LZFSE match reaches ${d} bytes back with ${total + l} bytes decoded`);
+    }
+    if (this.produced + l + m > h.n_raw_bytes) {
+      fail(`LZFSE block decodes past its declared ${h.n_raw_bytes} bytes`);
+    }
+    this.produced += l + m;
+    this.literal = l;
+    this.match = m;
+    this.distance = d;
+    return true;
+  }
+}
+
+class LzfseCursor implements ChunkCursor {
+  position = 0;
+  held = 0;
+  done = false;
+  failure: DmgError | undefined;
+  /** History (up to HISTORY bytes) then room for one output piece. */
+  private readonly buf: Uint8Array;
+  private readonly history: number;
+  private wpos = 0;
+  /** Bytes decoded so far, including the piece being built. */
+  private total = 0;
+  /** Compressed bytes read so far. */
+  private consumed = 0;
+  /** File offset of the current block's magic, for errors. */
+  private blockAt: number;
+  /** Bytes of a stored block still to copy. */
+  private rawLeft = 0;
+  private block: LzBlock | null = null;
+  private payloadHeld = 0;
+  private literals: Uint8Array | null = null;
+  private ended = false;
+  private readonly fail: Fail;
+
+  constructor(readonly ctx: DecodeContext) {
+    this.history = Math.min(HISTORY, ctx.outputSize);
+    const piece = Math.min(OUT_PIECE, ctx.outputSize);
+    // The window, a stored block's input piece and one block header.
+    const need = this.history + 2 * piece + V1_HEADER_SIZE;
+    ctx.memory.acquire(need, "LZFSE history, output and input buffers");
+    this.held = need;
+    this.buf = new Uint8Array(this.history + piece);
+    this.blockAt = ctx.offset;
+    this.fail = (message, at = this.blockAt) => decodeError(ctx, "DECODE_CORRUPT", message, at);
+  }
+
+  next(max: number): Promise<Uint8Array> {
+    return guardedNext(this, "LZFSE", max, (n) => this.step(n));
+  }
+
+  private async step(max: number): Promise<Uint8Array> {
+    const { buf } = this;
+    const want = Math.min(max, buf.length - this.history, this.ctx.outputSize - this.position);
+    if (this.wpos + want > buf.length) {
+      // Slide: keep only the history a match can still reach.
+      buf.copyWithin(0, this.wpos - this.history, this.wpos);
+      this.wpos = this.history;
+    }
+    const start = this.wpos;
+    const stop = start + want;
+    for (;;) {
+      const from = this.wpos;
+      if (this.rawLeft > 0) {
+        if (from === stop) break;
+        const n = Math.min(this.rawLeft, stop - from);
+        buf.set(await this.read(n, "LZFSE stored block"), from);
+        this.rawLeft -= n;
+        this.wpos += n;
+        this.total += n;
+      } else if (this.block !== null) {
+        this.wpos = this.block.decode(buf, from, stop, this.total - from);
+        this.total += this.wpos - from;
+        if (this.block.done) this.endBlock();
+        else if (this.wpos === stop) break;
+      } else if (this.ended || (await this.header())) {
+        break;
+      }
+    }
+    const produced = this.wpos - start;
+    if (produced === 0) return this.finish();
+    this.position += produced;
+    return buf.subarray(start, this.wpos);
+  }
+
+  /** Read the next block header; true at the end-of-stream block. */
+  private async header(): Promise<boolean> {
+    const { ctx } = this;
+    this.blockAt = ctx.offset + this.consumed;
+    if (this.consumed === ctx.length) {
+      this.short(
+        `LZFSE stream ends after ${this.total} bytes without its bvx$ end-of-stream block`,
+      );
+    }
+    const magic = u32(await this.read(4, "LZFSE block magic"));
+    if (magic === LZFSE_ENDOFSTREAM_BLOCK_MAGIC) {
+      this.ended = true;
+      return true;
+    }
+    if (magic === LZFSE_UNCOMPRESSED_BLOCK_MAGIC) {
+      this.rawLeft = this.declare(u32(await this.read(4, "LZFSE stored block header")));
+      if (this.rawLeft > ctx.length - this.consumed) {
+        this.short(`LZFSE stored block of ${this.rawLeft} bytes runs past the chunk`);
+      }
+    } else if (magic === LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC) {
+      const h = await this.read(8, "LZVN block header");
+      const nRaw = this.declare(u32(h));
+      const at = ctx.offset + this.consumed;
+      this.block = new LzvnBlock(await this.payload(u32(h, 4)), nRaw, this.fail, at);
+    } else if (magic === LZFSE_COMPRESSEDV1_BLOCK_MAGIC) {
+      const rest = await this.read(V1_HEADER_SIZE - 4, "LZFSE bvx1 block header");
+      await this.lzfseBlock(parseV1Header(withMagic(magic, rest)));
+    } else if (magic === LZFSE_COMPRESSEDV2_BLOCK_MAGIC) {
+      const fixed = withMagic(magic, await this.read(V2_FIXED_SIZE - 4, "LZFSE bvx2 block header"));
+      const size = v2HeaderSize(fixed);
+      if (size < V2_FIXED_SIZE || size > V2_MAX_HEADER_SIZE) {
+        this.fail(
+          `LZFSE bvx2 header size ${size} is outside ${V2_FIXED_SIZE}..${V2_MAX_HEADER_SIZE}`,
+        );
+      }
+      const all = new Uint8Array(size);
+      all.set(fixed);
+      all.set(await this.read(size - V2_FIXED_SIZE, "LZFSE bvx2 frequency tables"), V2_FIXED_SIZE);
+      await this.lzfseBlock(parseV2Header(all, this.fail));
+    } else {
+      // E28: anything else is not an LZFSE block.
+      this.fail(
+        `LZFSE block magic 0x${magic.toString(16).padStart(8, "0")} is not bvx-, bvxn, bvx1, bvx2 or bvx$`,
+      );
+    }
+    return false;
+  }
+
+  private async lzfseBlock(h: LzfseBlockHeader): Promise<void> {
+    this.declare(h.n_raw_bytes);
+    checkBlockHeader(h, this.fail);
+    const lit = h.n_literal_payload_bytes;
+    const lmd = h.n_lmd_payload_bytes;
+    // A bvx1 header holds u32 sizes; no honest block needs more than bvx2 can declare.
+    if (lit > MAX_STREAM_PAYLOAD || lmd > MAX_STREAM_PAYLOAD) {
+      this.fail(
+        `LZFSE block declares payloads of ${lit} and ${lmd} bytes, over ${MAX_STREAM_PAYLOAD}`,
+      );
+    }
+    if (this.literals === null) {
+      this.ctx.memory.acquire(LZFSE_STATE, "LZFSE literal buffer and tables");
+      this.held += LZFSE_STATE;
+      this.literals = new Uint8Array(LZFSE_LITERALS_PER_BLOCK);
+    }
+    const at = this.ctx.offset + this.consumed;
+    const payload = await this.payload(lit + lmd);
+    this.block = new LzfseBlock(h, payload, this.literals, this.fail, at);
+  }
+
+  /** Check a block's n_raw_bytes against the chunk's declared size still to decode (E25, E28). */
+  private declare(nRaw: number): number {
+    const left = this.ctx.outputSize - this.total;
+    if (nRaw > left) {
+      decodeError(
+        this.ctx,
+        "DECODE_OVERRUN",
+        `LZFSE block declares ${nRaw} bytes but only ${left} of the chunk's declared ${this.ctx.outputSize} remain`,
+        this.blockAt,
+      );
+    }
+    return nRaw;
+  }
+
+  /** Read a compressed block's payload whole: checked against the input left, then accounted. */
+  private async payload(n: number): Promise<Uint8Array> {
+    const left = this.ctx.length - this.consumed;
+    if (n > left) this.short(`LZFSE block payload of ${n} bytes runs past the ${left} bytes left`);
+    this.ctx.memory.acquire(n, "LZFSE block payload");
+    this.held += n;
+    this.payloadHeld = n;
+    return this.read(n, "LZFSE block payload");
+  }
+
+  private endBlock(): void {
+    this.block = null;
+    this.ctx.memory.release(this.payloadHeld);
+    this.held -= this.payloadHeld;
+    this.payloadHeld = 0;
+  }
+
+  private async read(n: number, what: string): Promise<Uint8Array> {
+    const { ctx } = this;
+    if (n > ctx.length - this.consumed) {
+      this.short(
+        `LZFSE stream is truncated: ${what} needs ${n} bytes, ${ctx.length - this.consumed} are left`,
+      );
+    }
+    const bytes = await readExact(ctx.source, ctx.offset + this.consumed, n, what);
+    this.consumed += n;
+    return bytes;
+  }
+
+  private short(message: string): never {
+    return decodeError(this.ctx, "DECODE_SHORT", message, this.ctx.offset + this.consumed);
+  }
+
+  /** After bvx$: the output must have reached the declared size, with no input left (E25). */
+  private finish(): Uint8Array {
+    const { ctx } = this;
+    if (this.position !== ctx.outputSize) {
+      this.short(
+        `LZFSE stream ends after ${this.position} of the declared ${ctx.outputSize} bytes`,
+      );
+    }
+    const left = ctx.length - this.consumed;
+    if (left > 0) {
+      decodeError(
+        ctx,
+        "DECODE_TRAILING",
+        `${left} bytes of compressed data follow the LZFSE end-of-stream block`,
+        ctx.offset + this.consumed,
+      );
+    }
+    this.done = true;
+    this.close();
+    return EMPTY;
+  }
+
+  close(): void {
+    if (this.held === 0) return;
+    this.ctx.memory.release(this.held);
+    this.held = 0;
+    this.block = null;
+  }
+}
+
+/** `rest` of a header read after its 4-byte `magic`, with the magic put back in front. */
+function withMagic(magic: number, rest: Uint8Array): Uint8Array {
+  const all = new Uint8Array(4 + rest.length);
+  new DataView(all.buffer).setUint32(0, magic, true);
+  all.set(rest, 4);
+  return all;
+}
+
+/** The ULFO codec: LZFSE (with LZVN and stored blocks). */
+export const lzfseCodec: Codec = {
+  type: ULFO,
+  name: "lzfse",
+  open(ctx: DecodeContext): ChunkCursor {
+    return new LzfseCursor(ctx);
+  },
+};

@@ -1,0 +1,246 @@
+/**
+ * LZVN, the byte-oriented LZ77 of LZFSE's `bvxn` blocks, and the literal-and-match output
+ * both compressed block kinds share ({@link LzBlock}). An LZVN block is a run of opcodes; most
+ * carry up to 3 literal bytes and a match, some only a literal run or only a match at the
+ * previous distance:
+ *
+ * - `LLMMMDDD D8` small distance, `LLMMM111 D16` large distance, `LLMMM110` previous
+ *   distance: L = LL literals (0-3) after the opcode, then M = MMM + 3 bytes from D back;
+ * - `101LLMMM DDDDDDMM D8` medium distance: M = MMMMM + 3, D = 14 bits;
+ * - `1110LLLL` / `11100000 L8` literal only (L, or L8 + 16 bytes follow);
+ * - `1111MMMM` / `11110000 M8` match only, at the previous distance (M, or M8 + 16);
+ * - `0x06` end of stream (8 bytes), `0x0e` / `0x16` no-ops; all other patterns are undefined.
+ *
+ * A match reaches back into earlier blocks' output (the cursor keeps that history) and may
+ * overlap the bytes it writes.
+ */
+import type { Fail } from "./lzfse-fse.js";
+
+/**
+ * Copy `n` bytes from `distance` back to `at` in `out`, with the result of a byte-by-byte copy
+ * where the two ranges overlap (a distance-1 match repeats one byte).
+ */
+function copyMatch(out: Uint8Array, at: number, distance: number, n: number): void {
+  const from = at - distance;
+  if (n <= 16) {
+    for (let i = 0; i < n; i++) out[at + i] = out[from + i];
+  } else if (distance >= n) {
+    out.copyWithin(at, from, from + n);
+  } else {
+    // The output repeats with period `distance`: copy whole periods, doubling each time.
+    let done = 0;
+    while (done < n) {
+      const c = Math.min(done + distance, n - done);
+      out.copyWithin(at + done, from, from + c);
+      done += c;
+    }
+  }
+}
+
+/** Copy `n` bytes of `src` from `from` to `out` at `at`. */
+function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, n: number) {
+  if (n <= 16) for (let i = 0; i < n; i++) out[at + i] = src[from + i];
+  else out.set(src.subarray(from, from + n), at);
+}
+
+const SML_D = 1;
+const MED_D = 2;
+const LRG_D = 3;
+const PRE_D = 4;
+const SML_M = 5;
+const LRG_M = 6;
+const SML_L = 7;
+const LRG_L = 8;
+const NOP = 9;
+const EOS = 10;
+const UDEF = 0;
+
+/** The opcode kind of each first byte. */
+const KIND = new Uint8Array(256);
+for (let b = 0; b < 256; b++) {
+  const ll = b >> 6;
+  const mmm = (b >> 3) & 7;
+  let kind: number;
+  if (b >= 0xf0) kind = b === 0xf0 ? LRG_M : SML_M;
+  else if (b >= 0xe0) kind = b === 0xe0 ? LRG_L : SML_L;
+  else if (b >= 0xa0 && b < 0xc0) kind = MED_D;
+  // The L/M fields leave room for the other kinds: with LL = 1 or 3 the top M values are unused.
+  else if ((ll === 1 && mmm > 5) || (ll === 3 && mmm > 1)) kind = UDEF;
+  else if ((b & 7) === 7) kind = LRG_D;
+  else if ((b & 7) !== 6) kind = SML_D;
+  else if (ll > 0) kind = PRE_D;
+  else kind = b === 0x06 ? EOS : b === 0x0e || b === 0x16 ? NOP : UDEF;
+  KIND[b] = kind;
+}
+
+/** Bytes the end-of-stream opcode takes (the opcode and 7 bytes of padding). */
+const EOS_SIZE = 8;
+
+/**
+ * What the LZVN and LZFSE block decoders share: the current literal run (bytes of `input` from
+ * `ip`) and match, written out piece by piece, and the next command decoded once both are done.
+ */
+export abstract class LzBlock {
+  /** Bytes the commands decoded so far account for (written or pending). */
+  produced = 0;
+  /** Set once the block has ended at its declared size. */
+  done = false;
+  /** The next literal byte in `input`. */
+  protected ip = 0;
+  protected literal = 0;
+  protected match = 0;
+  /** The match distance, kept for the commands that repeat it. */
+  protected distance = 0;
+
+  constructor(protected readonly input: Uint8Array) {}
+
+  /** Decode the next command, `total` bytes decoded so far; false once the block has ended. */
+  protected abstract command(total: number): boolean;
+
+  /**
+   * Decode into `out` from `at`, stopping at `stop` or at the block's end. `base + i` is the
+   * number of bytes the chunk has decoded when `out[i]` is written. Returns the new position.
+   */
+  decode(out: Uint8Array, at: number, stop: number, base: number): number {
+    let p = at;
+    for (;;) {
+      if (this.literal > 0) {
+        const n = Math.min(this.literal, stop - p);
+        if (n === 0) break;
+        copyBytes(out, p, this.input, this.ip, n);
+        this.ip += n;
+        this.literal -= n;
+        p += n;
+      } else if (this.match > 0) {
+        const n = Math.min(this.match, stop - p);
+        if (n === 0) break;
+        copyMatch(out, p, this.distance, n);
+        this.match -= n;
+        p += n;
+      } else if (this.done || !this.command(base + p)) {
+        break;
+      }
+    }
+    return p;
+  }
+}
+
+/** One `bvxn` block being decoded, its whole payload (`input`) in memory. */
+export class LzvnBlock extends LzBlock {
+  /**
+   * @param payload the block's n_payload_bytes.
+   * @param nRaw the block's declared n_raw_bytes.
+   * @param fileOffset where the payload starts in the file, for errors.
+   */
+  constructor(
+    payload: Uint8Array,
+    private readonly nRaw: number,
+    private readonly fail: Fail,
+    private readonly fileOffset: number,
+  ) {
+    super(payload);
+  }
+
+  /** Read one opcode, `total` bytes decoded so far; false once the block has ended. */
+  protected command(total: number): boolean {
+    const { input: payload, fail } = this;
+    const at = this.fileOffset + this.ip;
+    // E28: a block must end with its end-of-stream opcode inside its payload.
+    if (this.ip >= payload.length) fail("LZVN block ends without its end-of-stream opcode", at);
+    const op = payload[this.ip];
+    const kind = KIND[op];
+    let size = 1;
+    let l = 0;
+    let m = 0;
+    let d = this.distance;
+    switch (kind) {
+      case SML_D:
+        size = 2;
+        l = op >> 6;
+        m = ((op >> 3) & 7) + 3;
+        d = ((op & 7) << 8) | this.operand(1);
+        break;
+      case MED_D: {
+        size = 3;
+        const w = this.operand(1) | (this.operand(2) << 8);
+        l = (op >> 3) & 3;
+        m = (((op & 7) << 2) | (w & 3)) + 3;
+        d = w >> 2;
+        break;
+      }
+      case LRG_D:
+        size = 3;
+        l = op >> 6;
+        m = ((op >> 3) & 7) + 3;
+        d = this.operand(1) | (this.operand(2) << 8);
+        break;
+      case PRE_D:
+        l = op >> 6;
+        m = ((op >> 3) & 7) + 3;
+        break;
+      case SML_M:
+        m = op & 15;
+        break;
+      case LRG_M:
+        size = 2;
+        m = this.operand(1) + 16;
+        break;
+      case SML_L:
+        l = op & 15;
+        break;
+      case LRG_L:
+        size = 2;
+        l = this.operand(1) + 16;
+        break;
+      case NOP:
+        break;
+      case EOS:
+        return this.end();
+      default:
+        fail(`LZVN opcode 0x${op.toString(16).padStart(2, "0")} is undefined`, at);
+    }
+    if (this.ip + size + l > payload.length) fail("LZVN literal runs past the block payload", at);
+    if (this.produced + l + m > this.nRaw) {
+      fail(`LZVN block decodes past its declared ${this.nRaw} bytes`, at);
+    }
+    // E28: a match before the start of the chunk's output, or with distance 0 (the reference
+    // decoder copies uninitialised bytes for a match-only opcode before any distance).
+    if (m > 0 && (d === 0 || d > total + l)) {
+      fail(`LZVN match reaches ${d} bytes back with ${total + l} bytes decoded`, at);
+    }
+    this.ip += size;
+    this.literal = l;
+    this.match = m;
+    this.distance = d;
+    this.produced += l + m;
+    return true;
+  }
+
+  /** Byte `k` of the current opcode, which must lie inside the payload. */
+  private operand(k: number): number {
+    const i = this.ip + k;
+    if (i >= this.input.length) {
+      this.fail("LZVN opcode runs past the block payload", this.fileOffset + this.ip);
+    }
+    return this.input[i];
+  }
+
+  /** The end-of-stream opcode: it must end the payload exactly, at the declared size. */
+  private end(): false {
+    const at = this.fileOffset + this.ip;
+    const left = this.input.length - this.ip - EOS_SIZE;
+    if (left < 0) this.fail("LZVN end-of-stream opcode is cut short by the block payload", at);
+    if (left > 0)
+      this.fail(`LZVN end-of-stream opcode leaves ${left} bytes of its block payload`, at);
+    // Encoders pad the opcode with zeros; 7-Zip refuses other padding, and so does this reader.
+    if (this.input.subarray(this.ip + 1).some((b) => b !== 0)) {
+      this.fail("LZVN end-of-stream padding is not zero", at);
+    }
+    if (this.produced !== this.nRaw) {
+      this.fail(`LZVN block ends after ${this.produced} of its declared ${this.nRaw} bytes`, at);
+    }
+    this.ip = this.input.length;
+    this.done = true;
+    return false;
+  }
+}
