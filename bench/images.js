@@ -1,12 +1,18 @@
 /**
  * The benchmark's inputs: a synthetic raw disk whose every byte is a function of its position
  * (so any range can be made on demand and the whole disk never sits in memory), its SHA-256,
- * and UDIF images of it made by the project's own writer.
+ * and UDIF images of it: zlib ones made by the project's own writer, a bzip2 one laid out like
+ * buildDmg does from payloads of the system `bzip2`, and one with a million zero chunks.
  */
+import { spawn } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import { open } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
-import { writeDmg } from "../dist/write/writer.js";
+import { crc32 } from "../dist/bytes/crc32.js";
+import { crc32Checksum } from "../dist/format/checksum.js";
+import { TERMINATOR, UDBZ, UDZE } from "../dist/format/types.js";
+import { EntryList, imageTail, tableBlob, tableCrcUpdate } from "../dist/write/layout.js";
+import { WHOLE_DISK_NAME, writeDmg } from "../dist/write/writer.js";
 
 /** The disk is made of segments of this size, each text-like, random or zero. */
 const SEGMENT = 64 * 1024;
@@ -134,29 +140,124 @@ export async function hashDisk(disk) {
  * @param {(done: number, total: number) => void} [onProgress]
  */
 export async function writeImage(disk, path, chunkSectors, onProgress) {
+  return withFile(path, (sink) =>
+    writeDmg(disk, sink, {
+      codec: "zlib",
+      chunkSectors,
+      deflate: (raw, level) => deflateSync(raw, { level }),
+      onProgress,
+    }),
+  );
+}
+
+/** Run `fill` with a sink appending to a new file at `path`. */
+async function withFile(path, fill) {
   const fh = await open(path, "w");
   let position = 0;
   try {
-    return await writeDmg(
-      disk,
-      {
-        async write(bytes) {
-          let done = 0;
-          while (done < bytes.length) {
-            const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position);
-            done += bytesWritten;
-            position += bytesWritten;
-          }
-        },
+    return await fill({
+      async write(bytes) {
+        let done = 0;
+        while (done < bytes.length) {
+          const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position);
+          done += bytesWritten;
+          position += bytesWritten;
+        }
       },
-      {
-        codec: "zlib",
-        chunkSectors,
-        deflate: (raw, level) => deflateSync(raw, { level }),
-        onProgress,
-      },
-    );
+    });
   } finally {
     await fh.close();
   }
+}
+
+/** `data` compressed by the system `bzip2 -9`. */
+function bzip2(data) {
+  return new Promise((resolve, reject) => {
+    const child = spawn("bzip2", ["-9", "-c"], { stdio: ["pipe", "pipe", "ignore"] });
+    const parts = [];
+    child.stdout.on("data", (b) => parts.push(b));
+    child.on("error", reject);
+    child.on("close", (code) =>
+      code === 0
+        ? resolve(new Uint8Array(Buffer.concat(parts)))
+        : reject(new Error(`bzip2 exited with ${code}`)),
+    );
+    child.stdin.end(data);
+  });
+}
+
+function allZero(b) {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
+/**
+ * Write a bzip2 (UDBZ) image of `disk` to `path`: one chunk per 2048 sectors (1 MiB), each
+ * compressed by the system `bzip2` (two at a time), all-zero pieces as zero chunks. The writer
+ * cannot encode bzip2, so this is buildDmg's layout (one table, then the XML property list and
+ * the trailer) with the payloads streamed to the file as they come instead of held in memory.
+ */
+export async function writeBzip2Image(disk, path, onProgress) {
+  const piece = 2048 * 512;
+  const sectors = Math.ceil(disk.size / 512);
+  const count = Math.ceil(sectors / 2048);
+  const pending = new Map();
+  const start = (k) => {
+    const job = disk
+      .read(k * piece, Math.min(piece, disk.size - k * piece))
+      .then(async (raw) => ({ raw, payload: allZero(raw) ? undefined : await bzip2(raw) }));
+    job.catch(() => undefined);
+    pending.set(k, job);
+  };
+  return withFile(path, async (sink) => {
+    const list = new EntryList(count + 1);
+    let pos = 0;
+    let dataCrc = 0;
+    let tableCrc = 0;
+    for (let k = 0; k < Math.min(2, count); k++) start(k);
+    for (let k = 0; k < count; k++) {
+      const { raw, payload } = await pending.get(k);
+      pending.delete(k);
+      if (k + 2 < count) start(k + 2);
+      const n = Math.min(2048, sectors - k * 2048);
+      const type = payload ? UDBZ : UDZE;
+      list.push(type, 0, k * 2048, n, pos, payload?.length ?? 0);
+      tableCrc = tableCrcUpdate(tableCrc, type, n, raw);
+      if (payload) {
+        await sink.write(payload);
+        dataCrc = crc32(payload, dataCrc);
+        pos += payload.length;
+      }
+      onProgress?.(k + 1, count);
+    }
+    list.push(TERMINATOR, 0, sectors, 0, pos, 0);
+    const header = {
+      name: WHOLE_DISK_NAME,
+      cfName: WHOLE_DISK_NAME,
+      firstSector: 0,
+      sectorCount: sectors,
+    };
+    const blob = tableBlob(
+      { ...header, dataOffset: 0, checksum: crc32Checksum(tableCrc) },
+      0,
+      1,
+      list,
+    );
+    const tail = imageTail({
+      tables: [blob],
+      layout: "xml",
+      dataForkLength: pos,
+      dataForkCrc: dataCrc,
+      masterChecksum: true,
+      sectorCount: sectors,
+    });
+    await sink.write(tail);
+    return { chunks: count, fileSize: pos + tail.length };
+  });
+}
+
+/** An image of `chunks` one-sector zero chunks (a sparse disk of `chunks` x 512 bytes). */
+export function writeManyChunksImage(path, chunks) {
+  const disk = { size: chunks * 512, read: async (_offset, length) => new Uint8Array(length) };
+  return withFile(path, (sink) => writeDmg(disk, sink, { chunkSectors: 1 }));
 }

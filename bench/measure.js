@@ -142,3 +142,25 @@ export function median(xs) {
   const m = s.length >> 1;
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
+
+/** Bytes per random read. */
+export const READ = 4096;
+
+/**
+ * The same `count` sector-aligned offsets of a `size`-byte disk for every reader: a xorshift
+ * sequence from `seed`, two draws per offset.
+ */
+export function randomOffsets(size, count, seed) {
+  let x = seed >>> 0 || 1;
+  const next = () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x;
+  };
+  const slots = Math.floor((size - READ) / 512) + 1;
+  const out = [];
+  for (let k = 0; k < count; k++) out.push(((next() * 2 ** 21 + (next() >>> 11)) % slots) * 512);
+  return out;
+}

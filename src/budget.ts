@@ -107,15 +107,27 @@ export class DecompressMeter {
   total = 0;
   constructor(readonly limit: number) {}
 
+  /**
+   * How much of `want` bytes the operation may still decode: callers ask a decoder for no more,
+   * so the budget is never overshot by a piece. Throws when nothing is left (attack class F31).
+   */
+  allow(want: number, offset = -1): number {
+    const room = this.limit - this.total;
+    if (want > 0 && room <= 0) this.over(offset);
+    return Math.min(want, room);
+  }
+
   /** Account `bytes` of decoder output; throws when the operation's total passes the limit. */
   add(bytes: number, offset = -1): void {
     this.total += bytes;
-    if (this.total > this.limit) {
-      throw new DmgError(
-        "BUDGET_DECOMPRESSED",
-        `operation decompressed more than ${this.limit} bytes (raise maxDecompressedBytes)`,
-        offset,
-      );
-    }
+    if (this.total > this.limit) this.over(offset);
+  }
+
+  private over(offset: number): never {
+    throw new DmgError(
+      "BUDGET_DECOMPRESSED",
+      `operation would decompress more than ${this.limit} bytes (raise maxDecompressedBytes)`,
+      offset,
+    );
   }
 }

@@ -2,19 +2,21 @@
  * Opening an image: trailer, partition map, tables, chunk index; then range reads and streams
  * of the virtual disk with working memory bounded by the budget.
  */
-import { type Budget, DecompressMeter, MemoryMeter, resolveBudget } from "./budget.js";
+import { type Budget, DecompressMeter, type MemoryMeter, resolveBudget } from "./budget.js";
 import { type ByteSource, type SourceLike, toSource } from "./bytes/source.js";
 import { DmgError, type Finding, warning } from "./errors.js";
 import type { Checksum } from "./format/checksum.js";
 import { checkKolyRanges, type Koly } from "./format/koly.js";
 import { checkMishLayout, parseMish } from "./format/mish.js";
 import { chunkTypeName, SECTOR_SIZE } from "./format/types.js";
+import { DecodedCache, SoftMeter } from "./image/cache.js";
 import {
   buildChunkIndex,
   type ChunkIndex,
   findChunk,
   type LocatedTable,
 } from "./image/chunk-index.js";
+import { PointStore } from "./image/index-points.js";
 import { ImageReader } from "./image/reader.js";
 import { locateKoly } from "./locate.js";
 import { type MapLayout, readMap } from "./map.js";
@@ -116,6 +118,9 @@ export interface DmgImage {
     index: ChunkIndex;
     reader: ImageReader;
     memory: MemoryMeter;
+    /** Index points of the image's chunks and the decoded-data cache. */
+    points: PointStore;
+    cache: DecodedCache;
   };
 }
 
@@ -130,6 +135,15 @@ export async function openDmg(source: SourceLike, options: OpenOptions = {}): Pr
   const koly = await locateKoly(src, warnings);
   checkKolyRanges(koly, src.size);
   const { map, layout } = await readMap(src, koly, budget, warnings);
+  // Attack class B12: a map without partition tables would read as an empty disk whatever the
+  // trailer says (a resource fork whose 'blkx' type was renamed, an empty blkx array).
+  if (map.blkx.length === 0) {
+    throw new DmgError(
+      layout === "rsrc" ? "RSRC_MALFORMED" : "PLIST_STRUCTURE",
+      `the ${layout === "rsrc" ? "resource fork" : "property list"} holds no blkx (partition table) entries`,
+      layout === "rsrc" ? koly.rsrcForkOffset : koly.xmlOffset,
+    );
+  }
   // Attack class B11: a million blkx entries.
   if (map.blkx.length > budget.maxTables) {
     throw new DmgError(
@@ -199,8 +213,14 @@ function makeImage(
   budget: Budget,
   warnings: Finding[],
 ): DmgImage {
-  const memory = new MemoryMeter(budget.maxWorkingMemory);
-  const reader = new ImageReader(src, index, memory);
+  const memory = new SoftMeter(budget.maxWorkingMemory);
+  // Soft memory, freed whenever an allocation would not fit otherwise: index points may use
+  // half the budget, the decoded-data cache a sixteenth (2 MiB by default).
+  const points = new PointStore(memory, Math.floor(budget.maxWorkingMemory / 2));
+  const cache = new DecodedCache(memory, Math.floor(budget.maxWorkingMemory / 16));
+  memory.addHolder(cache);
+  memory.addHolder(points);
+  const reader = new ImageReader(src, index, memory, { points, cache });
   const size = index.totalSectors * SECTOR_SIZE;
   let decompressed = 0;
   // One operation at a time: the open decoder is shared state.
@@ -256,7 +276,7 @@ function makeImage(
     }
   }
   async function* stream(offset = 0, length = size - offset): AsyncGenerator<Uint8Array> {
-    const own = new ImageReader(src, index, memory);
+    const own = new ImageReader(src, index, memory, { points });
     try {
       yield* pieces(own, offset, length);
     } finally {
@@ -319,9 +339,11 @@ function makeImage(
     async close() {
       await queue;
       reader.closeOpen();
+      cache.clear();
+      points.clear();
       await src.close?.();
     },
-    internals: { source: src, index, reader, memory },
+    internals: { source: src, index, reader, memory, points, cache },
   };
   return image;
 }

@@ -208,8 +208,12 @@ async function fullCheck(
       f.chunk ??= index.tableChunk[i];
       errors.push(f);
       tableCrc[t] = undefined;
-      // A budget covers the whole operation: once exceeded, stop.
-      if (e.overBudget || e.code === "IO_ERROR") break;
+      // A budget covers the whole operation: once exceeded, stop; the tables not decoded to
+      // their end cannot be checked.
+      if (e.overBudget || e.code === "IO_ERROR") {
+        for (let j = i; j < index.count; j++) tableCrc[index.table[j]] = undefined;
+        break;
+      }
     }
     done += bytes;
     onProgress?.(done, image.size);

@@ -3,9 +3,9 @@ import { basename } from "node:path";
 import { DmgError, errorFinding } from "../errors.js";
 import { validateDmg } from "../node/index.js";
 import type { ValidationReport } from "../validate.js";
-import type { Args } from "./args.js";
 import { EXIT_INTERNAL, EXIT_INVALID, EXIT_IO, EXIT_OK, reportInternal, worse } from "./exit.js";
 import { type Io, OutputClosed, writeOut } from "./io.js";
+import type { RunArgs } from "./main.js";
 import { checksumSummary, findingLine, humanBytes, plural, reportJson } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
 
@@ -31,7 +31,7 @@ export function reportText(file: string, r: ValidationReport): string {
 }
 
 /** Validate every operand; returns the worst exit code. */
-export async function runCheck(args: Args, io: Io): Promise<number> {
+export async function runCheck(args: RunArgs, io: Io): Promise<number> {
   let worst = EXIT_OK;
   for (const file of args.operands) {
     const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
@@ -40,6 +40,7 @@ export async function runCheck(args: Args, io: Io): Promise<number> {
       report = await validateDmg(file, {
         quick: args.quick,
         budget: args.budget,
+        threads: args.threads,
         onProgress: progress.update,
       });
     } catch (e) {

@@ -4,10 +4,12 @@
  */
 import { basename } from "node:path";
 import { DmgError } from "../errors.js";
-import { type DmgImage, extractDmg, openDmg } from "../node/index.js";
+import { type DmgImage, extractDmg, OverlappedWriter, openDmg, writeDisk } from "../node/index.js";
+import { defaultThreads } from "../node/parallel.js";
 import { type Args, UsageError } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
 import { type Io, OutputClosed, type OutStream, streamSink, writeOut } from "./io.js";
+import type { RunArgs } from "./main.js";
 import { errorJson, humanBytes } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
 import { removingTempFilesOnSignal } from "./signals.js";
@@ -54,7 +56,7 @@ async function toStdout(
 }
 
 /** `extract FILE OUT`. */
-export async function runExtract(args: Args, io: Io): Promise<number> {
+export async function runExtract(args: RunArgs, io: Io): Promise<number> {
   const [file, out] = args.operands;
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   if (out === "-") {
@@ -65,9 +67,14 @@ export async function runExtract(args: Args, io: Io): Promise<number> {
     }
     try {
       const image = await openDmg(file, { budget: args.budget });
+      const out = new OverlappedWriter(streamSink(io.stdout));
       try {
-        await toStdout(image, io, progress);
+        const threads = args.threads ?? defaultThreads();
+        const onProgress = (n: number) => progress.update(n, image.size);
+        await writeDisk(image, out, { path: file, threads, onProgress });
+        await out.end();
       } finally {
+        await out.settle();
         await image.close();
       }
       return EXIT_OK;
@@ -81,7 +88,12 @@ export async function runExtract(args: Args, io: Io): Promise<number> {
   let bytes: number;
   try {
     ({ bytes } = await removingTempFilesOnSignal(
-      () => extractDmg(file, out, { budget: args.budget, onProgress: progress.update }),
+      () =>
+        extractDmg(file, out, {
+          budget: args.budget,
+          threads: args.threads,
+          onProgress: progress.update,
+        }),
       () => progress.clear(),
     ));
   } catch (e) {

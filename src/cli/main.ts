@@ -12,7 +12,43 @@ import { helpText, version } from "./help.js";
 import { runInfo } from "./info.js";
 import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
 
-const COMMANDS: Record<Args["command"], (args: Args, io: Io) => Promise<number>> = {
+/** The parsed command line with the options main() takes itself. */
+export interface RunArgs extends Args {
+  /** `--threads N`: threads decoding chunks (check and extract); undefined: one per core. */
+  threads?: number;
+}
+
+/** Commands `--threads` applies to. */
+const THREADED: readonly Args["command"][] = ["check", "extract"];
+
+/**
+ * Take `--threads N` (or `--threads=N`) out of `argv`: the number of threads decoding chunks,
+ * 1 for this thread only.
+ */
+function takeThreads(argv: string[]): { rest: string[]; threads?: number } {
+  const rest: string[] = [];
+  let threads: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      rest.push(...argv.slice(i));
+      break;
+    }
+    if (arg !== "--threads" && !arg.startsWith("--threads=")) {
+      rest.push(arg);
+      continue;
+    }
+    const value = arg === "--threads" ? argv[++i] : arg.slice("--threads=".length);
+    if (value === undefined) throw new UsageError("option --threads needs a value");
+    if (!/^[1-9]\d{0,3}$/.test(value)) {
+      throw new UsageError(`--threads needs a whole number from 1 to 9999, not "${value}"`);
+    }
+    threads = Number(value);
+  }
+  return { rest, threads };
+}
+
+const COMMANDS: Record<Args["command"], (args: RunArgs, io: Io) => Promise<number>> = {
   check: runCheck,
   info: runInfo,
   extract: runExtract,
@@ -28,9 +64,18 @@ const COMMANDS: Record<Args["command"], (args: Args, io: Io) => Promise<number>>
 export async function main(argv: string[], io: Io = processIo()): Promise<number> {
   guard(io.stdout);
   guard(io.stderr);
-  let args: Args;
+  let args: RunArgs;
   try {
-    args = parseArgs(argv);
+    const { rest, threads } = takeThreads(argv);
+    args = parseArgs(rest);
+    if (threads !== undefined) {
+      if (!args.help && !args.version && !THREADED.includes(args.command)) {
+        throw new UsageError(
+          `option --threads does not apply to ${args.command} (it applies to ${THREADED.join(", ")})`,
+        );
+      }
+      args.threads = threads;
+    }
     // `dmg-validate extarct x.dmg out` means a mistyped command, not three files to check.
     const first = args.operands[0];
     const meant =

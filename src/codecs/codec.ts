@@ -19,6 +19,42 @@ export interface DecodeContext {
   memory: MemoryMeter;
   /** Table and chunk index, for errors. */
   where: ErrorLocation;
+  /**
+   * Optional: where a codec that can resume mid-chunk ({@link Codec.resume}) offers the points it
+   * passes while decoding. Codecs that cannot make points ignore it (or hand the chunk to one
+   * that can).
+   */
+  points?: PointRecorder;
+}
+
+/**
+ * A place inside a chunk where decoding can resume without starting over: the decoded position
+ * and the codec's private state there (for zlib a snapshot of the inflater, for bzip2 the bit
+ * offset of a block). Made by a cursor of one codec, resumed only by that codec.
+ */
+export interface ResumePoint {
+  /** Decoded bytes of the chunk before the point. */
+  readonly position: number;
+  /** Working memory the point holds, in bytes. */
+  readonly bytes: number;
+  /** Codec-private state. */
+  readonly state: unknown;
+}
+
+/** Collects the resume points a cursor passes (the image reader's index points). */
+export interface PointRecorder {
+  /**
+   * Whether a point at decoded `position`, holding about `bytes`, is wanted. When true, `bytes`
+   * of working memory stay reserved for it until {@link PointRecorder.add} is called.
+   */
+  reserve(position: number, bytes: number): boolean;
+  /**
+   * Hand over the point reserved for (holding at most the reserved bytes; the rest is given
+   * back), or `undefined` to give the whole reservation back.
+   */
+  add(point: ResumePoint | undefined): void;
+  /** True when memory for points is short: store them compactly even if that is slower. */
+  readonly compact: boolean;
 }
 
 /** A cursor over one chunk's decoded bytes. */
@@ -43,6 +79,13 @@ export interface Codec {
   /** Short name for messages ("zlib"). */
   readonly name: string;
   open(ctx: DecodeContext): ChunkCursor;
+  /**
+   * Optional: a cursor that starts at `point`, a point an earlier cursor of this codec offered
+   * for the same chunk and source, and yields the chunk's bytes from `point.position` on with
+   * the same checks (and the same errors) as a cursor opened at the chunk start. A codec with
+   * `resume` offers points to `ctx.points` from the cursors `open` and `resume` make.
+   */
+  resume?(ctx: DecodeContext, point: ResumePoint): ChunkCursor;
 }
 
 /** Raise a decode error for a chunk. */

@@ -1,7 +1,8 @@
 /**
  * UDZO chunks: one zlib stream (RFC 1950) per chunk, inflated with pako's low-level streaming
  * API into a fixed output buffer, so neither the compressed nor the decoded chunk is ever held
- * whole in memory.
+ * whole in memory. Given a point recorder, a cursor offers a snapshot of its inflater at every
+ * {@link POINT_ALIGN} bytes of output; {@link zlibCodec}.resume continues from one.
  */
 
 import {
@@ -23,8 +24,19 @@ import {
   type DecodeContext,
   decodeError,
   guardedNext,
+  type ResumePoint,
 } from "./codec.js";
 import { ChunkInput } from "./input.js";
+import {
+  captureInflate,
+  InflateSnapshot,
+  PACKER_BYTES,
+  restoreInflate,
+  SNAPSHOT_MAX,
+  SnapshotPacker,
+  snapshotBytes,
+  snapshotsSupported,
+} from "./zlib-snapshot.js";
 
 /** Size of the decoded-output buffer each cursor owns. */
 const OUT_BUFFER = 64 * 1024;
@@ -33,6 +45,11 @@ const OUT_BUFFER = 64 * 1024;
  * the 32 KiB window it allocates on first output, rounded up.
  */
 const INFLATE_STATE = 64 * 1024;
+/**
+ * Points are offered only at multiples of this many decoded bytes, so that the decoded pages an
+ * image caches (of the same size) start at a point.
+ */
+export const POINT_ALIGN = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -46,10 +63,19 @@ class ZlibCursor implements ChunkCursor {
   private ended = false;
   done = false;
   failure: DmgError | undefined;
+  private packer: SnapshotPacker | undefined;
 
-  constructor(readonly ctx: DecodeContext) {
-    ctx.memory.acquire(INFLATE_STATE + OUT_BUFFER, "zlib decoder state and output buffer");
-    this.held = INFLATE_STATE + OUT_BUFFER;
+  constructor(
+    readonly ctx: DecodeContext,
+    from?: InflateSnapshot,
+  ) {
+    // A resumed cursor also holds the unpacked snapshot while it loads it.
+    const scratch = from ? SNAPSHOT_MAX : 0;
+    ctx.memory.acquire(
+      INFLATE_STATE + OUT_BUFFER + scratch,
+      "zlib decoder state and output buffer",
+    );
+    this.held = INFLATE_STATE + OUT_BUFFER + scratch;
     try {
       this.input = new ChunkInput(ctx);
     } catch (e) {
@@ -57,9 +83,15 @@ class ZlibCursor implements ChunkCursor {
       throw e;
     }
     this.out = new Uint8Array(OUT_BUFFER);
-    if (zlibInflateInit(this.strm) !== Z_OK) {
+    if (zlibInflateInit(this.strm) !== Z_OK || (from && !restoreInflate(this.strm, from))) {
       this.close();
       decodeError(ctx, "DECODE_CORRUPT", "zlib decoder could not be initialised");
+    }
+    if (from) {
+      this.position = from.totalOut;
+      this.input.consumed = from.totalIn;
+      this.ctx.memory.release(scratch);
+      this.held -= scratch;
     }
     this.strm.output = this.out;
     this.strm.avail_in = 0;
@@ -74,7 +106,9 @@ class ZlibCursor implements ChunkCursor {
     const remaining = ctx.outputSize - this.position;
     // Once the declared size is reached, allow one more byte: producing it proves an overrun
     // without inflating a bomb any further (E25).
-    const cap = remaining > 0 ? Math.min(max, OUT_BUFFER, remaining) : 1;
+    let cap = remaining > 0 ? Math.min(max, OUT_BUFFER, remaining) : 1;
+    // Stop at the next multiple of POINT_ALIGN, where a point may be taken.
+    if (ctx.points) cap = Math.min(cap, POINT_ALIGN - (this.position % POINT_ALIGN));
     strm.next_out = 0;
     strm.avail_out = cap;
     for (;;) {
@@ -111,6 +145,7 @@ class ZlibCursor implements ChunkCursor {
           );
         }
         this.position += produced;
+        if (ctx.points && this.position % POINT_ALIGN === 0 && !this.ended) this.offerPoint();
         return this.out.subarray(0, produced);
       }
       if (this.ended) return this.finish();
@@ -155,6 +190,28 @@ class ZlibCursor implements ChunkCursor {
     return EMPTY;
   }
 
+  /** Offer the recorder a snapshot of the inflater at the current position. */
+  private offerPoint(): void {
+    const rec = this.ctx.points!;
+    if (!snapshotsSupported() || !rec.reserve(this.position, snapshotBytes(this.strm))) return;
+    let point: ResumePoint | undefined;
+    try {
+      if (rec.compact && !this.packer) {
+        const { memory } = this.ctx;
+        // Best effort: without room for a packer, points are kept unpacked.
+        if (memory.used + PACKER_BYTES <= memory.limit) {
+          memory.acquire(PACKER_BYTES, "zlib point packer");
+          this.held += PACKER_BYTES;
+          this.packer = new SnapshotPacker();
+        }
+      }
+      const snap = captureInflate(this.strm, rec.compact ? this.packer : undefined);
+      point = { position: this.position, bytes: snap.bytes, state: snap };
+    } finally {
+      rec.add(point);
+    }
+  }
+
   /** File offset of the next compressed byte pako would read. */
   private at(): number {
     return this.ctx.offset + this.strm.total_in;
@@ -163,6 +220,7 @@ class ZlibCursor implements ChunkCursor {
   close(): void {
     if (this.held === 0) return;
     if (this.strm.state) zlibInflateEnd(this.strm);
+    this.packer?.close();
     this.input?.close();
     this.ctx.memory.release(this.held);
     this.held = 0;
@@ -170,11 +228,18 @@ class ZlibCursor implements ChunkCursor {
   }
 }
 
-/** The UDZO codec: zlib through pako. */
+/** The UDZO codec: zlib through pako, resumable at the points its cursors offer. */
 export const zlibCodec: Codec = {
   type: UDZO,
   name: "zlib",
   open(ctx: DecodeContext): ChunkCursor {
     return new ZlibCursor(ctx);
+  },
+  resume(ctx: DecodeContext, point: ResumePoint): ChunkCursor {
+    const snap = point.state;
+    if (!(snap instanceof InflateSnapshot) || snap.totalOut !== point.position) {
+      decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
+    }
+    return new ZlibCursor(ctx, snap);
   },
 };

@@ -1,21 +1,33 @@
 /**
  * Range reads of the virtual disk through codec cursors, with memory bounded by the
- * working-memory budget whatever the chunk size. A read inside a compressed chunk decodes from
- * the chunk start (or continues the cursor a previous read left open, so sequential reads
- * never restart the decoder) and discards what lies before the range.
+ * working-memory budget whatever the chunk size. A read inside a compressed chunk is served from
+ * the decoded-data cache when it can be, else by the best of: the cursor a previous read left
+ * open (so sequential reads never restart the decoder), the nearest index point before the
+ * range (resumed by a codec that can), or a decoder from the chunk start; what lies before the
+ * range is decoded and discarded.
  */
 import type { DecompressMeter, MemoryMeter } from "../budget.js";
 import { type ByteSource, readExact } from "../bytes/source.js";
 import type { ChunkCursor } from "../codecs/codec.js";
-import { codecFor } from "../codecs/registry.js";
 import { DmgError } from "../errors.js";
-import { chunkTypeName, isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
+import { isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
+import { type DecodedCache, PageCollector } from "./cache.js";
 import { type ChunkIndex, findChunk } from "./chunk-index.js";
+import type { PointStore } from "./index-points.js";
+import { chunkContext, RESUME_COST, registeredCodec, seekableCodec, startCursor } from "./seek.js";
 
 /** Size of the pieces a read yields (and of raw-copy reads). */
 export const PIECE = 1024 * 1024;
 
 const ZEROS = new Uint8Array(64 * 1024);
+
+/** What the readers of one image share. */
+export interface ReaderShared {
+  /** Index points, recorded and used by every reader of the image. */
+  points?: PointStore;
+  /** Decoded pages; only the image's own reader (random reads) fills it, not streams. */
+  cache?: DecodedCache;
+}
 
 /** The decoder left open after a read that stopped inside a chunk. */
 interface OpenCursor {
@@ -30,6 +42,7 @@ export class ImageReader {
     private readonly source: ByteSource,
     private readonly index: ChunkIndex,
     private readonly memory: MemoryMeter,
+    private readonly shared: ReaderShared = {},
   ) {}
 
   /** Virtual disk size in bytes. */
@@ -101,26 +114,39 @@ export class ImageReader {
     meter: DecompressMeter,
   ): AsyncGenerator<Uint8Array> {
     const size = this.index.sectorCount[i] * SECTOR_SIZE;
-    let cur = this.open;
-    if (!cur || cur.chunk !== i || cur.cursor.position > from) {
-      this.closeOpen();
-      cur = { chunk: i, cursor: this.openCursor(i) };
-      this.open = cur;
+    const { cache } = this.shared;
+    // Cached pages serve reads that stop short of the chunk's end: reaching the end always
+    // decodes, so that its checks run every time.
+    if (cache && to < size) {
+      for (const piece of cache.pieces(i, from, to)) {
+        yield piece;
+        from += piece.length;
+      }
+      if (from === to) return;
     }
-    const cursor = cur.cursor;
+    const cursor = this.cursorFor(i, from);
+    const cur = this.open;
+    // Small reads leave the pages they touch in the cache.
+    const pages =
+      cache && to - from <= cache.cap / 4
+        ? new PageCollector(cache, i, size, cursor.position, from, to)
+        : undefined;
+    const offset = this.index.offset[i];
     let failed = true;
     try {
-      // Decode and discard up to the start of the range (fast seeking comes from index points).
       while (cursor.position < from) {
-        const before = cursor.position;
-        const piece = await cursor.next(Math.min(PIECE, from - before));
+        const at = cursor.position;
+        const piece = await cursor.next(meter.allow(Math.min(PIECE, from - at), offset));
         if (piece.length === 0) break;
-        meter.add(piece.length, this.index.offset[i]);
+        meter.add(piece.length, offset);
+        pages?.take(at, piece);
       }
       while (cursor.position < to) {
-        const piece = await cursor.next(Math.min(PIECE, to - cursor.position));
+        const at = cursor.position;
+        const piece = await cursor.next(meter.allow(Math.min(PIECE, to - at), offset));
         if (piece.length === 0) break;
-        meter.add(piece.length, this.index.offset[i]);
+        meter.add(piece.length, offset);
+        pages?.take(at, piece);
         yield piece;
       }
       if (to === size) {
@@ -130,39 +156,73 @@ export class ImageReader {
           throw new DmgError(
             "DECODE_OVERRUN",
             `table ${this.index.table[i]} chunk ${this.index.tableChunk[i]} decodes past its ${size} declared bytes`,
-            this.index.offset[i],
+            offset,
             { table: this.index.table[i], chunk: this.index.tableChunk[i] },
           );
         }
         this.closeOpen();
+      } else if (pages && pages.wantUntil > 0) {
+        await this.completePage(cursor, pages, meter);
       }
       failed = false;
     } finally {
+      pages?.close();
       // A failed or abandoned decoder is not reused: its state is unknown.
       if (failed && this.open === cur) this.closeOpen();
     }
   }
 
-  private openCursor(i: number): ChunkCursor {
-    const type = this.index.type[i];
-    const where = { table: this.index.table[i], chunk: this.index.tableChunk[i] };
-    const codec = codecFor(type);
-    if (!codec) {
-      throw new DmgError(
-        "CHUNK_TYPE_UNSUPPORTED",
-        `table ${where.table} chunk ${where.chunk}: chunk type ${chunkTypeName(type)} cannot be decoded`,
-        this.index.offset[i],
-        where,
-      );
+  /**
+   * Decode on to the end of the page the read stopped in, so that the cache holds it whole.
+   * Best effort: the read already has its bytes, so a failure here only closes the decoder
+   * (the next read that needs these bytes raises the error).
+   */
+  private async completePage(
+    cursor: ChunkCursor,
+    pages: PageCollector,
+    meter: DecompressMeter,
+  ): Promise<void> {
+    const need = pages.wantUntil - cursor.position;
+    if (meter.total + need > meter.limit) return;
+    try {
+      while (cursor.position < pages.wantUntil) {
+        const at = cursor.position;
+        const piece = await cursor.next(pages.wantUntil - at);
+        if (piece.length === 0) break;
+        meter.add(piece.length);
+        pages.take(at, piece);
+      }
+    } catch (e) {
+      if (!(e instanceof DmgError)) throw e;
+      this.closeOpen();
     }
-    return codec.open({
-      source: this.source,
-      offset: this.index.offset[i],
-      length: this.index.length[i],
-      outputSize: this.index.sectorCount[i] * SECTOR_SIZE,
-      memory: this.memory,
-      where,
-    });
+  }
+
+  /**
+   * The cursor to read chunk `i` from decoded position `from` on (it may stand before `from`):
+   * the open one, one resumed at an index point, or a new one from the chunk start. It is left
+   * open for the next read.
+   */
+  private cursorFor(i: number, from: number): ChunkCursor {
+    const open =
+      this.open?.chunk === i && this.open.cursor.position <= from ? this.open : undefined;
+    const codec = registeredCodec(this.index, i);
+    const store = this.shared.points;
+    const seekable = store && seekableCodec(codec, this.index.type[i]);
+    const point = seekable && store.nearest(i, from, seekable);
+    if (open && (!point || point.position <= open.cursor.position + RESUME_COST)) {
+      return open.cursor;
+    }
+    this.closeOpen();
+    // A pass from the chunk start uses the registered codec (the fastest); anything else a
+    // codec that records and resumes index points.
+    const use = seekable && (point || from > 0) ? seekable : codec;
+    const size = this.index.sectorCount[i] * SECTOR_SIZE;
+    const points = use === seekable ? store?.recorder(i, size, use, from > 0) : undefined;
+    const ctx = chunkContext(this.source, this.index, this.memory, i, points);
+    const cursor = startCursor(use, ctx, point || undefined);
+    this.open = { chunk: i, cursor };
+    return cursor;
   }
 
   /** Close the decoder left open by a previous read, releasing its memory. */

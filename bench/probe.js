@@ -1,0 +1,79 @@
+/**
+ * Measurements taken inside a process of their own (so that its peak RSS, taken by the
+ * caller from the OS, is the measurement's alone). Prints one JSON object on standard output.
+ *
+ *   node bench/probe.js random IMAGE COUNT SEED   COUNT reads of 4 KiB at random offsets
+ *   node bench/probe.js open IMAGE                open the image (parse every table)
+ *   node bench/probe.js decode IMAGE CODEC MAX    decode chunks of CODEC, up to MAX bytes out
+ */
+
+import { MemoryMeter } from "../dist/budget.js";
+import { codecFor } from "../dist/codecs/registry.js";
+import { zlibCodec } from "../dist/codecs/zlib.js";
+import { fileSource, openDmg } from "../dist/node/index.js";
+import { READ, randomOffsets } from "./measure.js";
+
+/** The `q` quantile (0..1) of sorted `xs`. */
+function quantile(xs, q) {
+  return xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)];
+}
+
+async function random(path, count, seed) {
+  const image = await openDmg(path);
+  const offsets = randomOffsets(image.size, count, seed);
+  const times = [];
+  const t0 = performance.now();
+  for (const off of offsets) {
+    const t = performance.now();
+    const got = await image.read(off, READ);
+    times.push(performance.now() - t);
+    if (got.length !== READ) throw new Error(`short read at ${off}`);
+  }
+  const total = (performance.now() - t0) / 1000;
+  await image.close();
+  times.sort((a, b) => a - b);
+  return { reads: count, medianMs: quantile(times, 0.5), p99Ms: quantile(times, 0.99), total };
+}
+
+async function openOnly(path) {
+  const t0 = performance.now();
+  const image = await openDmg(path);
+  const seconds = (performance.now() - t0) / 1000;
+  const chunks = image.chunkCount;
+  await image.close();
+  return { seconds, chunks };
+}
+
+/** Decode the chunks of one type through its codec alone (no extraction around it). */
+async function decode(path, name, max) {
+  const image = await openDmg(path);
+  const src = await fileSource(path);
+  const type = { zlib: 0x80000005, pako: 0x80000005, bzip2: 0x80000006 }[name];
+  const codec = name === "pako" ? zlibCodec : codecFor(type);
+  const memory = new MemoryMeter(64 * 1024 * 1024);
+  let bytes = 0;
+  let seconds = 0;
+  for (const c of image.chunks()) {
+    if (c.type !== type || bytes >= max) continue;
+    const t = performance.now();
+    const ctx = { source: src, offset: c.offset, length: c.length, memory, where: c };
+    const cursor = codec.open({ ...ctx, outputSize: c.sectorCount * 512 });
+    for (let p = await cursor.next(1 << 20); p.length > 0; p = await cursor.next(1 << 20)) {
+      bytes += p.length;
+    }
+    cursor.close();
+    seconds += (performance.now() - t) / 1000;
+  }
+  await src.close();
+  await image.close();
+  return { bytes, seconds };
+}
+
+const [what, path, a, b] = process.argv.slice(2);
+const result =
+  what === "random"
+    ? await random(path, Number(a), Number(b))
+    : what === "open"
+      ? await openOnly(path)
+      : await decode(path, a, Number(b));
+process.stdout.write(`${JSON.stringify(result)}\n`);

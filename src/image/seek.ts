@@ -1,0 +1,88 @@
+/**
+ * Which decoder reads a compressed chunk: the registered codec for passes from the chunk start
+ * (the fastest, a native zlib on Node), a codec that records and resumes index points for
+ * reads that start inside the chunk.
+ */
+import type { MemoryMeter } from "../budget.js";
+import type { ByteSource } from "../bytes/source.js";
+import { bzip2Codec } from "../codecs/bzip2.js";
+import type {
+  ChunkCursor,
+  Codec,
+  DecodeContext,
+  PointRecorder,
+  ResumePoint,
+} from "../codecs/codec.js";
+import { codecFor } from "../codecs/registry.js";
+import { zlibCodec } from "../codecs/zlib.js";
+import { DmgError } from "../errors.js";
+import { chunkTypeName, SECTOR_SIZE, UDBZ, UDZO } from "../format/types.js";
+import type { ChunkIndex } from "./chunk-index.js";
+
+/** Resuming at a point costs about as much as decoding this many bytes. */
+export const RESUME_COST = 128 * 1024;
+
+/**
+ * Codecs that resume at index points, for chunk types whose registered codec cannot (a native
+ * zlib is faster from the chunk start, but only pako's state can be snapshotted).
+ */
+const SEEKABLE: ReadonlyMap<number, Codec> = new Map([
+  [UDZO, zlibCodec],
+  [UDBZ, bzip2Codec],
+]);
+
+/** The registered codec of chunk `i`; CHUNK_TYPE_UNSUPPORTED when there is none. */
+export function registeredCodec(index: ChunkIndex, i: number): Codec {
+  const type = index.type[i];
+  const codec = codecFor(type);
+  if (!codec) {
+    const where = { table: index.table[i], chunk: index.tableChunk[i] };
+    throw new DmgError(
+      "CHUNK_TYPE_UNSUPPORTED",
+      `table ${where.table} chunk ${where.chunk}: chunk type ${chunkTypeName(type)} cannot be decoded`,
+      index.offset[i],
+      where,
+    );
+  }
+  return codec;
+}
+
+/** The codec that resumes at points for chunks of `type` (`codec` itself if it can). */
+export function seekableCodec(codec: Codec, type: number): Codec | undefined {
+  return codec.resume ? codec : SEEKABLE.get(type);
+}
+
+/** What a codec needs to decode chunk `i`, with `points` to offer the points it passes. */
+export function chunkContext(
+  source: ByteSource,
+  index: ChunkIndex,
+  memory: MemoryMeter,
+  i: number,
+  points: PointRecorder | undefined,
+): DecodeContext {
+  const ctx: DecodeContext = {
+    source,
+    offset: index.offset[i],
+    length: index.length[i],
+    outputSize: index.sectorCount[i] * SECTOR_SIZE,
+    memory,
+    where: { table: index.table[i], chunk: index.tableChunk[i] },
+  };
+  if (points) ctx.points = points;
+  return ctx;
+}
+
+/**
+ * A cursor of `codec` at `point`, or at the chunk start. When resuming needs more working
+ * memory than is left (a zlib snapshot is unpacked on the way), it starts at the chunk start:
+ * a point never makes a read fail that would succeed without it.
+ */
+export function startCursor(codec: Codec, ctx: DecodeContext, point?: ResumePoint): ChunkCursor {
+  if (!point) return codec.open(ctx);
+  try {
+    return codec.resume!(ctx, point);
+  } catch (e) {
+    if (!(e instanceof DmgError) || e.code !== "BUDGET_WORKING_MEMORY") throw e;
+    return codec.open(ctx);
+  }
+}

@@ -1,0 +1,321 @@
+/**
+ * Parallel decoding of a whole image on Node, for full extraction and validation. Chunks are
+ * grouped into tasks that lanes decode ahead of the consumer: worker threads, each opening the
+ * image file itself, plus one lane in the calling thread. The consumer takes each chunk's bytes
+ * or CRC32 strictly in disk order, so output and errors are those of a single thread.
+ *
+ * Memory: the image's working-memory budget is split evenly between the lanes and the consumer
+ * (each lane decodes with a meter of its share, its slabs included); the lanes' shares are
+ * reserved in the image's meter while the pool runs. Anything a lane cannot do as one thread
+ * would (its share is too small for a chunk, a worker dies, the file changed) makes the pool
+ * stop; the consumer then decodes the rest itself with the whole budget, from the exact byte
+ * where the lane stopped.
+ */
+import { existsSync } from "node:fs";
+import os from "node:os";
+import { fileURLToPath } from "node:url";
+import { Worker } from "node:worker_threads";
+import type { MemoryMeter } from "../budget.js";
+import type { DmgError } from "../errors.js";
+import { isCompressed, isZeroFill, SECTOR_SIZE } from "../format/types.js";
+import type { ChunkIndex } from "../image/chunk-index.js";
+import type { DmgImage } from "../open.js";
+import {
+  type Batch,
+  CONTINUES,
+  ENDED,
+  Lane,
+  type LaneConfig,
+  type LaneFatal,
+  type LaneStart,
+  RECORD,
+  TASK_FIELDS,
+  type Task,
+  toError,
+} from "./parallel-worker.js";
+
+const MiB = 1024 * 1024;
+/** Data crosses from a lane to the consumer in slabs of this size, this many per lane. */
+const SLAB = MiB;
+const SLABS = 3;
+/** A task is a run of chunks of at most this many decoded bytes (or one larger chunk)... */
+const TASK_BYTES = 4 * MiB;
+/** ...and at most this many chunks. */
+const TASK_CHUNKS = 4096;
+/** A lane's share of the budget must hold its slabs and a decoder. */
+const MIN_SHARE = 8 * MiB;
+
+/** Threads used when none is asked for: one per available core. */
+export function defaultThreads(): number {
+  return os.availableParallelism?.() ?? os.cpus().length;
+}
+
+/**
+ * What the pool has for a chunk: its outcome (`done`), after its bytes went to the consumer's
+ * callback, or `done: false` when the consumer must decode it itself from byte `from`.
+ */
+export type Taken =
+  | { done: true; crc: number; bytes: number; error?: DmgError }
+  | { done: false; from: number };
+
+/** One lane as the consumer sees it. */
+interface LaneSlot {
+  worker?: Worker;
+  local?: Lane;
+  batches: Batch[];
+  /** Next record, next data byte and next error of batches[0]. */
+  rec: number;
+  at: number;
+  err: number;
+  busy: boolean;
+  dead: boolean;
+}
+
+/**
+ * Tasks over the chunks from `from` on that need decoding, stopping before the decompression
+ * budget (`budgetLeft` more bytes) runs out.
+ */
+function planTasks(index: ChunkIndex, from: number, budgetLeft: number) {
+  const order: number[] = [];
+  const starts: number[] = [];
+  const taskOf = new Int32Array(index.count).fill(-1);
+  let bytes = 0;
+  let total = 0;
+  for (let i = from; i < index.count; i++) {
+    const type = index.type[i];
+    if (isZeroFill(type)) continue;
+    const size = index.sectorCount[i] * SECTOR_SIZE;
+    // The chunk that crosses the budget, and all after it, are the consumer's own: it then
+    // raises BUDGET_DECOMPRESSED at the very byte a single thread would.
+    if (isCompressed(type)) {
+      total += size;
+      if (total > budgetLeft) break;
+    }
+    const open = starts.length > 0 && order.length - starts[starts.length - 1] < TASK_CHUNKS;
+    if (!open || bytes + size > TASK_BYTES) {
+      starts.push(order.length);
+      bytes = 0;
+    }
+    bytes += size;
+    taskOf[i] = starts.length - 1;
+    order.push(i);
+  }
+  return { order, starts, taskOf };
+}
+
+/** The worker entry point next to this module; undefined where there is none (untranspiled sources). */
+function workerScript(): URL | undefined {
+  const url = new URL("./parallel-worker.js", import.meta.url);
+  return existsSync(fileURLToPath(url)) ? url : undefined;
+}
+
+/** Lanes decoding the chunks of one image ahead of a consumer that takes them in disk order. */
+export class ChunkPool {
+  private readonly lanes: LaneSlot[] = [];
+  private readonly tasks: Array<{ start: number; count: number; lane: number }>;
+  private nextTask = 0;
+  private consumerTask = 0;
+  private failed = false;
+  private closing: Promise<void> | undefined;
+  private signal: (() => void) | undefined;
+
+  private constructor(
+    private readonly index: ChunkIndex,
+    private readonly order: number[],
+    starts: number[],
+    private readonly taskOf: Int32Array,
+    private readonly memory: MemoryMeter,
+    private reserved: number,
+    private readonly window: number,
+  ) {
+    this.tasks = starts.map((start, t) => ({
+      start,
+      count: (starts[t + 1] ?? order.length) - start,
+      lane: -1,
+    }));
+  }
+
+  /**
+   * Start a pool for `image`, opened from the file `path`, with `threads` lanes at most, for
+   * the chunks from `from` on (`decompressed` bytes were decoded before them); data mode hands
+   * chunks' bytes to the consumer, CRC mode only their CRC32s. Returns undefined when parallel
+   * decoding would not help (one thread, one task, a budget too small to share).
+   */
+  static start(
+    path: string,
+    image: DmgImage,
+    options: { threads: number; mode: LaneConfig["mode"]; from?: number; decompressed?: number },
+  ): ChunkPool | undefined {
+    const { index, memory, source } = image.internals;
+    const left = image.budget.maxDecompressedBytes - (options.decompressed ?? 0);
+    const { order, starts, taskOf } = planTasks(index, options.from ?? 0, left);
+    const budget = image.budget.maxWorkingMemory;
+    const script = workerScript();
+    // One share per lane, and one left to the consumer for what it does itself.
+    const lanes = Math.min(options.threads, Math.floor(budget / MIN_SHARE) - 1, starts.length);
+    if (!script || !(lanes >= 2)) return undefined;
+    const share = Math.floor(budget / (lanes + 1));
+    try {
+      memory.acquire(lanes * share, "parallel decoding lanes");
+    } catch {
+      return undefined;
+    }
+    const window = options.mode === "data" ? lanes : 4 * lanes;
+    const pool = new ChunkPool(index, order, starts, taskOf, memory, lanes * share, window);
+    const config: LaneConfig = { mode: options.mode, memory: share, slab: SLAB, slabs: SLABS };
+    for (let k = 0; k < lanes; k++) {
+      const slot: LaneSlot = { batches: [], rec: 0, at: 0, err: 0, busy: false, dead: false };
+      if (k === 0) {
+        slot.local = new Lane(source, config, (batch) => pool.receive(slot, batch));
+      } else {
+        const start: LaneStart = { lane: "dmg-validate", path, size: source.size, config };
+        try {
+          const worker = new Worker(script, { workerData: start });
+          worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));
+          worker.on("error", () => pool.laneDied(slot));
+          worker.on("exit", () => pool.laneDied(slot));
+          slot.worker = worker;
+        } catch {
+          // No thread to be had (a resource limit): the other lanes do its share.
+          slot.dead = true;
+        }
+      }
+      pool.lanes.push(slot);
+    }
+    pool.dispatch();
+    return pool;
+  }
+
+  /** Give idle lanes the next tasks, up to `window` tasks past the consumer. */
+  private dispatch(): void {
+    for (const slot of this.lanes) {
+      if (this.failed || this.nextTask >= this.tasks.length) return;
+      if (slot.busy || slot.dead || this.nextTask > this.consumerTask + this.window) continue;
+      const t = this.nextTask++;
+      const task = this.tasks[t];
+      task.lane = this.lanes.indexOf(slot);
+      slot.busy = true;
+      const fields = new Float64Array(task.count * TASK_FIELDS);
+      const ix = this.index;
+      for (let j = 0; j < task.count; j++) {
+        const i = this.order[task.start + j];
+        fields.set(
+          [
+            i,
+            ix.type[i],
+            ix.table[i],
+            ix.tableChunk[i],
+            ix.sectorCount[i],
+            ix.offset[i],
+            ix.length[i],
+          ],
+          j * TASK_FIELDS,
+        );
+      }
+      const message: Task = { id: t, chunks: fields };
+      if (slot.local) slot.local.run(message).catch(() => this.laneDied(slot));
+      else slot.worker!.postMessage({ task: message }, [fields.buffer]);
+    }
+  }
+
+  private receive(slot: LaneSlot, m: Batch | LaneFatal): void {
+    if ("fatal" in m) {
+      this.laneDied(slot);
+      return;
+    }
+    slot.batches.push(m);
+    if (m.done) {
+      slot.busy = false;
+      this.dispatch();
+    }
+    this.wake();
+  }
+
+  private laneDied(slot: LaneSlot): void {
+    if (this.closing) return;
+    slot.dead = true;
+    this.wake();
+  }
+
+  private wake(): void {
+    const s = this.signal;
+    this.signal = undefined;
+    s?.();
+  }
+
+  private changed(): Promise<void> {
+    return new Promise((resolve) => {
+      this.signal = resolve;
+    });
+  }
+
+  /** Done with batches[0] of `slot`: its slab goes back to the lane. */
+  private consumed(slot: LaneSlot): void {
+    const b = slot.batches.shift()!;
+    slot.rec = slot.at = slot.err = 0;
+    if (!b.slab) return;
+    if (slot.local) slot.local.giveBack(new Uint8Array(b.slab.buffer));
+    else slot.worker!.postMessage({ slab: b.slab }, [b.slab.buffer as ArrayBuffer]);
+  }
+
+  /**
+   * Chunk `i` (chunks must be taken in increasing order): its bytes go to `onPiece` (data mode;
+   * each piece is valid until the returned promise resolves), then its outcome is returned.
+   */
+  async take(i: number, onPiece?: (piece: Uint8Array) => Promise<void>): Promise<Taken> {
+    const t = this.taskOf[i];
+    let from = 0;
+    // Zero chunks are nobody's; past the last task (the decompression budget) the consumer
+    // decodes with the whole budget.
+    if (t < 0 && i < this.order[this.order.length - 1]) return { done: false, from };
+    if (t < 0 || this.failed) return this.stop(from);
+    if (t !== this.consumerTask) {
+      this.consumerTask = t;
+      this.dispatch();
+    }
+    for (;;) {
+      const lane = this.tasks[t].lane;
+      const slot = lane < 0 ? undefined : this.lanes[lane];
+      const b = slot?.batches[0];
+      if (!slot || !b) {
+        if (slot?.dead || this.failed) return this.stop(from);
+        await this.changed();
+        continue;
+      }
+      const r = slot.rec * RECORD;
+      // Lanes report their chunks in order; anything else is a bug, met by decoding here.
+      if (b.records[r] !== i) return this.stop(from);
+      const n = b.records[r + 1];
+      if (n > 0 && onPiece) await onPiece(b.slab!.subarray(slot.at, slot.at + n));
+      slot.at += n;
+      from += n;
+      slot.rec++;
+      const status = b.records[r + 2];
+      const error = status === ENDED || status === CONTINUES ? undefined : b.errors[slot.err++];
+      if (slot.rec * RECORD >= b.records.length) this.consumed(slot);
+      if (status === CONTINUES) continue;
+      if (!error) return { done: true, crc: b.records[r + 3], bytes: b.records[r + 4] };
+      // The lane's share of the budget was too small: the whole budget may do.
+      if (error.code === "BUDGET_WORKING_MEMORY") return this.stop(from);
+      return { done: true, crc: 0, bytes: b.records[r + 4], error: toError(error) };
+    }
+  }
+
+  /** The consumer decodes from here on: stop the lanes and give back their memory first. */
+  private async stop(from: number): Promise<Taken> {
+    await this.close();
+    return { done: false, from };
+  }
+
+  /** Stop every lane and release the memory reserved for them. Safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.failed = true;
+      this.memory.release(this.reserved);
+      this.reserved = 0;
+      for (const slot of this.lanes) slot.local?.stop();
+      await Promise.all(this.lanes.map((s) => s.worker?.terminate()));
+    })();
+    return this.closing;
+  }
+}

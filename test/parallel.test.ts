@@ -1,0 +1,278 @@
+/**
+ * Parallel extraction and validation on Node: the same bytes and the same first error as one
+ * thread and as image.read, on images with several tables and every codec, with small, large
+ * and tiny chunks; and a worker that cannot serve (the file changed) is survived.
+ *
+ * Worker threads run the built module (dist/), so this suite builds it when it is stale and
+ * loads the library from there.
+ */
+import { spawnSync } from "node:child_process";
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { crc32 } from "../src/bytes/crc32.js";
+import { SECTOR_SIZE, UDBZ, UDZO } from "../src/format/types.js";
+import { writeDmgBytes } from "../src/write/writer.js";
+import { chunkKind, type DiskChunk } from "./helpers/arbitraries.js";
+import { assemble, expectedDisk, type ImageSpec } from "./helpers/prop-build.js";
+import { bzip2, fillContent, haveBzip2 } from "./helpers/prop-payloads.js";
+
+type Lib = typeof import("../src/node/index.js");
+type Parallel = typeof import("../src/node/parallel.js");
+
+const ROOT = join(import.meta.dirname, "..");
+const MiB = 1024 * 1024;
+const dir = mkdtempSync(join(tmpdir(), "dmg-parallel-"));
+let lib: Lib;
+let parallel: Parallel;
+
+/** Newest modification time of the sources. */
+function newest(d: string): number {
+  let t = 0;
+  for (const e of readdirSync(d, { withFileTypes: true })) {
+    const p = join(d, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+beforeAll(async () => {
+  const worker = join(ROOT, "dist", "node", "parallel-worker.js");
+  if (!existsSync(worker) || statSync(worker).mtimeMs < newest(join(ROOT, "src"))) {
+    const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
+    spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT });
+  }
+  lib = await import(pathToFileURL(join(ROOT, "dist", "node", "index.js")).href);
+  parallel = await import(pathToFileURL(join(ROOT, "dist", "node", "parallel.js")).href);
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A chunk of `kind` holding `sectors` sectors of content from `seed`. */
+function chunk(kind: string, sectors: number, seed: number): DiskChunk {
+  const content = {
+    seed,
+    parts: [
+      ["text", 3],
+      ["random", 1],
+      ["zeros", 1],
+    ] as [never, number][],
+  };
+  if (kind !== "bzip2") return chunkKind(kind).make({ kind, sectors, level: 6, content });
+  const data = fillContent(content, sectors * SECTOR_SIZE);
+  return { type: UDBZ, sectors, data, payload: bzip2(data, 9) };
+}
+
+/** Three tables of 512 KiB chunks cycling through every codec: 15 MiB of disk. */
+function mixedSpec(): ImageSpec {
+  const kinds = ["zlib", "raw", "zero", "zlib", "adc", "ignore", "zlib"];
+  if (haveBzip2()) kinds.push("bzip2");
+  const tables = [0, 1, 2].map((t) => ({
+    name: `part ${t}`,
+    dataOffset: 0,
+    checksum: true,
+    chunks: Array.from({ length: 10 }, (_, c) =>
+      chunk(kinds[(t * 10 + c) % kinds.length], 1024, t * 100 + c + 1),
+    ),
+  }));
+  return { layout: "xml", tables, dataForkChecksum: true, masterChecksum: true };
+}
+
+/** Write `bytes` to a new file in the test directory. */
+function file(name: string, bytes: Uint8Array): string {
+  const p = join(dir, name);
+  writeFileSync(p, bytes);
+  return p;
+}
+
+/** Extract with `threads` threads; the output bytes, or the error as plain fields. */
+async function extract(path: string, threads: number, budget = {}) {
+  const out = join(dir, `out-${threads}.raw`);
+  rmSync(out, { force: true });
+  try {
+    await lib.extractDmg(path, out, { threads, threadStart: "always", budget });
+    return { bytes: readFileSync(out) };
+  } catch (e) {
+    if (!(e instanceof Error) || e.name !== "DmgError") throw e;
+    const { code, message, offset, table, chunk: c } = e as InstanceType<Lib["DmgError"]>;
+    return { error: { code, message, offset, table, chunk: c } };
+  }
+}
+
+/** The whole disk through image.read. */
+async function readAll(path: string): Promise<Uint8Array> {
+  const image = await lib.openDmg(path, { budget: { maxWorkingMemory: 256 * MiB } });
+  try {
+    return await image.read(0, image.size);
+  } finally {
+    await image.close();
+  }
+}
+
+/** Validation report without what depends on the thread count (memory held). */
+async function report(path: string, threads: number) {
+  const r = await lib.validateDmg(path, { threads });
+  const { peakWorkingMemory: _, ...cost } = r.cost;
+  return { ...r, cost };
+}
+
+describe("parallel extraction", () => {
+  it("gives the same bytes as one thread and image.read, across tables and codecs", async () => {
+    const built = assemble(mixedSpec());
+    const path = file("mixed.dmg", built.image);
+    const want = expectedDisk(built);
+    const one = await extract(path, 1);
+    expect(one.bytes && Buffer.compare(one.bytes, want)).toBe(0);
+    for (const threads of [2, 3]) {
+      const got = await extract(path, threads);
+      expect(got.bytes && Buffer.compare(got.bytes, want)).toBe(0);
+    }
+    expect(Buffer.compare(await readAll(path), want)).toBe(0);
+    expect(await report(path, 2)).toEqual(await report(path, 1));
+  }, 60_000);
+
+  it("streams chunks larger than a slab, and thousands of tiny chunks", async () => {
+    const disk = fillContent(
+      {
+        seed: 9,
+        parts: [
+          ["text", 2],
+          ["random", 1],
+        ],
+      },
+      20 * MiB,
+    );
+    for (const chunkSectors of [12_000, 4]) {
+      const image = await writeDmgBytes(disk, { chunkSectors, deflate: lib.nodeDeflate });
+      const path = file(`chunks-${chunkSectors}.dmg`, image);
+      const got = await extract(path, 2);
+      expect(got.bytes && Buffer.compare(got.bytes, disk)).toBe(0);
+    }
+  }, 60_000);
+
+  it("fails with the first error in disk order, as one thread does", async () => {
+    const spec = mixedSpec();
+    // Corrupt the last zlib chunk of the last table and, earlier on disk, the first zlib chunk
+    // of the second: a lane may meet the later one first.
+    const zlib = (t: number) =>
+      spec.tables[t].chunks.flatMap((c, i) => (c.type === UDZO ? [i] : []));
+    const bad = [
+      [2, zlib(2).at(-1)!],
+      [1, zlib(1)[0]],
+    ];
+    for (const [t, c] of bad) {
+      const payload = spec.tables[t].chunks[c].payload!.slice();
+      payload[payload.length >> 1] ^= 0xff;
+      spec.tables[t].chunks[c] = { ...spec.tables[t].chunks[c], payload };
+    }
+    const path = file("corrupt.dmg", assemble(spec).image);
+    const one = await extract(path, 1);
+    expect(one.error).toMatchObject({ code: "DECODE_CORRUPT", table: 1, chunk: bad[1][1] });
+    expect(await extract(path, 2)).toEqual(one);
+    const r1 = await report(path, 1);
+    const found = r1.errors.map((f) => [f.code, f.table, f.chunk]);
+    expect(found).toContainEqual(["DECODE_CORRUPT", ...bad[0]]);
+    expect(await report(path, 2)).toEqual(r1);
+  }, 60_000);
+
+  it("stops at the same byte when the decompression budget runs out", async () => {
+    const path = file("budget.dmg", assemble(mixedSpec()).image);
+    const budget = { maxDecompressedBytes: 4 * MiB };
+    const one = await extract(path, 1, budget);
+    expect(one.error?.code).toBe("BUDGET_DECOMPRESSED");
+    expect(await extract(path, 2, budget)).toEqual(one);
+  }, 60_000);
+
+  it("decodes on its own when the workers find another file at the path", async () => {
+    const built = assemble(mixedSpec());
+    const path = file("swapped.dmg", built.image);
+    const image = await lib.openDmg(path);
+    try {
+      // The path now names a different file; the open image still reads the first one.
+      renameSync(file("other.dmg", new Uint8Array(4096)), path);
+      const pieces: Uint8Array[] = [];
+      const out = new lib.OverlappedWriter({
+        write: async (p) => {
+          pieces.push(p.slice());
+        },
+      });
+      await lib.writeDisk(image, out, { path, threads: 2, start: "always" });
+      await out.end();
+      expect(Buffer.compare(Buffer.concat(pieces), expectedDisk(built))).toBe(0);
+    } finally {
+      await image.close();
+    }
+  }, 60_000);
+});
+
+describe("the pool of lanes", () => {
+  it.each(["crc", "data"] as const)(
+    "hands over every chunk in disk order (%s)",
+    async (mode) => {
+      const path = file(`pool-${mode}.dmg`, assemble(mixedSpec()).image);
+      const image = await lib.openDmg(path, { budget: { maxWorkingMemory: 64 * MiB } });
+      try {
+        const pool = parallel.ChunkPool.start(path, image, { threads: 3, mode });
+        expect(pool).toBeDefined();
+        let taken = 0;
+        for (const c of image.chunks()) {
+          const pieces: Uint8Array[] = [];
+          const got = await pool!.take(c.index, async (p) => {
+            pieces.push(p.slice());
+          });
+          if (!got.done) continue;
+          taken++;
+          const bytes = await image.read(c.sector * SECTOR_SIZE, c.sectorCount * SECTOR_SIZE);
+          // Decompressed bytes, as the budget counts them: raw chunks count none.
+          const decoded = c.typeName === "raw" ? 0 : bytes.length;
+          const crc = mode === "crc" ? crc32(bytes) : 0;
+          expect(got).toEqual({ done: true, crc, bytes: decoded });
+          if (mode === "data") expect(Buffer.compare(Buffer.concat(pieces), bytes)).toBe(0);
+        }
+        await pool!.close();
+        // Every chunk but the zero and ignore ones came from the lanes, workers included.
+        const zeros = [...image.chunks()].filter((c) => ["zero", "ignore"].includes(c.typeName));
+        expect(taken).toBe(image.chunkCount - zeros.length);
+      } finally {
+        await image.close();
+      }
+    },
+    60_000,
+  );
+});
+
+describe("--threads", () => {
+  const BIN = join(ROOT, "bin", "dmg-validate.js");
+  const run = (...args: string[]) =>
+    spawnSync(process.execPath, [BIN, ...args], { maxBuffer: 64 * MiB });
+
+  it("gives the same disk on standard output with 1 and 2 threads", () => {
+    const path = file("cli.dmg", assemble(mixedSpec()).image);
+    const one = run("extract", "--threads", "1", path, "-");
+    const two = run("extract", "--threads=2", path, "-");
+    expect(one.status).toBe(0);
+    expect(two.status).toBe(0);
+    expect(Buffer.compare(one.stdout, two.stdout)).toBe(0);
+    expect(run("check", "--threads", "2", path).status).toBe(0);
+  }, 60_000);
+
+  it("is refused without a whole number, and where it does not apply", () => {
+    const path = file("cli2.dmg", assemble(mixedSpec()).image);
+    for (const bad of [["--threads", "0", path], ["--threads=x", path], ["--threads"]]) {
+      const r = run("check", ...bad);
+      expect(r.status).toBe(2);
+      expect(r.stderr.toString()).toMatch(/--threads/);
+    }
+    expect(run("info", "--threads", "2", path).status).toBe(2);
+  });
+});
