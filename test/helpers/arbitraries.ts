@@ -19,8 +19,10 @@ import {
   UDRW,
   UDZE,
   UDZO,
+  ULFO,
 } from "../../src/format/types.js";
 import type { ForkLayout } from "../../src/write/layout.js";
+import { encodeLzfse } from "../../src/write/lzfse-encode.js";
 import type { ChunkModel } from "../../src/write/model.js";
 import { adcEncode } from "./adc-encode.js";
 import {
@@ -167,6 +169,7 @@ export const CHUNK_KINDS: readonly ChunkKind[] = [
   encoded("zlib", UDZO, (d, level) => new Uint8Array(deflateSync(d, { level })), 9),
   ...(haveBzip2() ? [pooled("bzip2", UDBZ, BZIP2_POOL_RECIPES, bzip2Pool)] : []),
   encoded("adc", UDCO, (d) => adcEncode(d)),
+  encoded("lzfse", ULFO, (d) => encodeLzfse(d, "lzvn")),
 ];
 
 /** Names of the kinds whose chunks carry a payload, and of those that are compressed. */
