@@ -92,15 +92,14 @@ export function printTable(rows) {
       .map((s, i) => (right.has(i) && c.length > 4 ? s.padStart(width[i]) : s.padEnd(width[i])))
       .join(" | ")
       .trimEnd();
-  let last = "";
+  for (const n of new Set(rows.map((r) => r.section))) console.log(`${n}. ${SECTIONS[n]}`);
+  console.log("");
+  console.log(line(head));
+  console.log(width.map((w) => "-".repeat(w)).join("-|-"));
+  let last = cells[0]?.[0];
   for (const c of cells) {
-    if (c[0] !== last) {
-      console.log("");
-      console.log(`${c[0]}. ${SECTIONS[c[0]]}`);
-      console.log(line(head));
-      console.log(width.map((w) => "-".repeat(w)).join("-|-"));
-      last = c[0];
-    }
+    if (c[0] !== last) console.log("");
+    last = c[0];
     console.log(line(c));
   }
   console.log("");

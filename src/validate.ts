@@ -81,7 +81,15 @@ export async function validateDmg(
     report.summary = summarize(image);
     report.checksums.tables = image.tables.map(() => "not-checked");
     const errors: Finding[] = [];
-    if (!options.quick) await fullCheck(image, report, errors, options.onProgress);
+    if (!options.quick) {
+      try {
+        await fullCheck(image, report, errors, options.onProgress);
+      } catch (e) {
+        // Whatever stops the full check is a finding of the report, never a throw.
+        if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
+        errors.push(errorFinding(e));
+      }
+    }
     // fullCheck counted its own decoding; reads through the image (none today) add to it.
     const s = image.stats();
     report.cost.bytesDecompressed += s.bytesDecompressed;
@@ -158,9 +166,11 @@ async function fullCheck(
   let forkCrc: number | undefined;
   if (k.dataForkChecksum.type === CHECKSUM_CRC32) {
     forkCrc = 0;
-    const piece = 1024 * 1024;
-    memory.acquire(piece, "data fork checksum buffer");
+    const piece = Math.max(1, Math.min(1024 * 1024, k.dataForkLength));
+    let held = 0;
     try {
+      memory.acquire(piece, "data fork checksum buffer");
+      held = piece;
       for (let p = 0; p < k.dataForkLength; p += piece) {
         const n = Math.min(piece, k.dataForkLength - p);
         forkCrc = crc32(await readExact(source, k.dataForkOffset + p, n, "data fork"), forkCrc);
@@ -170,7 +180,7 @@ async function fullCheck(
       errors.push(errorFinding(e));
       forkCrc = undefined;
     } finally {
-      memory.release(piece);
+      memory.release(held);
     }
   }
   report.checksums.dataFork = compare(k.dataForkChecksum, forkCrc);

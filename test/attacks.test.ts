@@ -363,6 +363,13 @@ describe("E-F. payloads and whole image", () => {
     expect(report.errors[0].code).toBe("BUDGET_DECOMPRESSED");
   });
 
+  it("F31: a working-memory budget too small for validation is a finding, not a throw", async () => {
+    const report = await validateDmg(image, { budget: { maxWorkingMemory: 100 } });
+    expect(report.ok).toBe(false);
+    expect(report.overBudget).toBe(true);
+    expect(report.errors.map((e) => e.code)).toContain("BUDGET_WORKING_MEMORY");
+  });
+
   it("F32: checksum mismatches at each level", async () => {
     const flipped = image.slice();
     flipped[kolyOffset(image) + 88] ^= 1; // data fork CRC value

@@ -78,6 +78,8 @@ ${budgets.join("\n")}
 
 General options:
   --json                    one JSON object per file per line on standard output
+  --threads N               threads decoding chunks for check and extract (default: one per
+                            core; 1 keeps everything on the main thread)
   -h, --help                show this help
   --version                 show the version
   --                        end of options (for a file named like a command)
