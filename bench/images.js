@@ -1,16 +1,20 @@
 /**
  * The benchmark's inputs: a synthetic raw disk whose every byte is a function of its position
  * (so any range can be made on demand and the whole disk never sits in memory), its SHA-256,
- * and UDIF images of it: zlib ones made by the project's own writer, a bzip2 one laid out like
- * buildDmg does from payloads of the system `bzip2`, and one with a million zero chunks.
+ * and UDIF images of it: zlib and LZFSE (LZVN) ones made by the project's own writer, bzip2
+ * and XZ ones laid out like buildDmg does from payloads of the system `bzip2` and `xz`, one of
+ * repeated Apple-encoded LZFSE chunks, and one with a million zero chunks.
  */
 import { spawn } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
-import { open } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
+import { MemoryMeter } from "../dist/budget.js";
 import { crc32 } from "../dist/bytes/crc32.js";
+import { bytesSource } from "../dist/bytes/source.js";
+import { codecFor } from "../dist/codecs/registry.js";
 import { crc32Checksum } from "../dist/format/checksum.js";
-import { TERMINATOR, UDBZ, UDZE } from "../dist/format/types.js";
+import { TERMINATOR, UDBZ, UDZE, ULFO, ULMO } from "../dist/format/types.js";
 import { EntryList, imageTail, tableBlob, tableCrcUpdate } from "../dist/write/layout.js";
 import { WHOLE_DISK_NAME, writeDmg } from "../dist/write/writer.js";
 
@@ -131,18 +135,20 @@ export async function hashDisk(disk) {
 }
 
 /**
- * Write a zlib (UDZO) image of `disk` to `path` with `chunkSectors` sectors per chunk, using
- * node:zlib for compression. Returns the writer's summary.
+ * Write an image of `disk` to `path` with `chunkSectors` sectors per chunk: zlib (UDZO, the
+ * default, compressed by node:zlib) or the writer's other codecs ("lzfse": LZVN blocks).
+ * Returns the writer's summary.
  *
  * @param {{ size: number, read(offset: number, length: number): Promise<Uint8Array> }} disk
  * @param {string} path
  * @param {number} chunkSectors
  * @param {(done: number, total: number) => void} [onProgress]
+ * @param {"zlib" | "lzfse"} [codec]
  */
-export async function writeImage(disk, path, chunkSectors, onProgress) {
+export async function writeImage(disk, path, chunkSectors, onProgress, codec = "zlib") {
   return withFile(path, (sink) =>
     writeDmg(disk, sink, {
-      codec: "zlib",
+      codec,
       chunkSectors,
       deflate: (raw, level) => deflateSync(raw, { level }),
       onProgress,
@@ -170,17 +176,27 @@ async function withFile(path, fill) {
   }
 }
 
-/** `data` compressed by the system `bzip2 -9`. */
-function bzip2(data) {
+/**
+ * The external compressors the benchmark makes images with, as the images Apple's tools make:
+ * `bzip2 -9` for UDBZ, and for ULMO `xz` with no integrity check (hdiutil's XZ streams carry
+ * none: the chunk checksums cover the data).
+ */
+export const TOOLS = {
+  bzip2: { type: UDBZ, command: "bzip2", args: ["-9", "-c"] },
+  xz: { type: ULMO, command: "xz", args: ["-6", "--check=none", "-T1", "-c"] },
+};
+
+/** `data` compressed by `tool` (one of {@link TOOLS}). */
+function compressWith(tool, data) {
   return new Promise((resolve, reject) => {
-    const child = spawn("bzip2", ["-9", "-c"], { stdio: ["pipe", "pipe", "ignore"] });
+    const child = spawn(tool.command, tool.args, { stdio: ["pipe", "pipe", "ignore"] });
     const parts = [];
     child.stdout.on("data", (b) => parts.push(b));
     child.on("error", reject);
     child.on("close", (code) =>
       code === 0
         ? resolve(new Uint8Array(Buffer.concat(parts)))
-        : reject(new Error(`bzip2 exited with ${code}`)),
+        : reject(new Error(`${tool.command} exited with ${code}`)),
     );
     child.stdin.end(data);
   });
@@ -192,43 +208,70 @@ function allZero(b) {
 }
 
 /**
- * Write a bzip2 (UDBZ) image of `disk` to `path`: one chunk per 2048 sectors (1 MiB), each
- * compressed by the system `bzip2` (two at a time), all-zero pieces as zero chunks. The writer
- * cannot encode bzip2, so this is buildDmg's layout (one table, then the XML property list and
- * the trailer) with the payloads streamed to the file as they come instead of held in memory.
+ * Write an image of `disk` to `path` whose chunks are made by an external compressor (`tool`,
+ * one of {@link TOOLS}): one chunk per 2048 sectors (1 MiB), two compressed at a time, all-zero
+ * pieces as zero chunks. The writer encodes neither bzip2 nor XZ, so this is buildDmg's layout
+ * (one table, then the XML property list and the trailer) with the payloads streamed to the
+ * file as they come instead of held in memory.
  */
-export async function writeBzip2Image(disk, path, onProgress) {
+export async function writeToolImage(disk, path, tool, onProgress) {
   const piece = 2048 * 512;
-  const sectors = Math.ceil(disk.size / 512);
-  const count = Math.ceil(sectors / 2048);
+  const count = Math.ceil(disk.size / piece);
   const pending = new Map();
   const start = (k) => {
-    const job = disk
-      .read(k * piece, Math.min(piece, disk.size - k * piece))
-      .then(async (raw) => ({ raw, payload: allZero(raw) ? undefined : await bzip2(raw) }));
+    const job = disk.read(k * piece, Math.min(piece, disk.size - k * piece)).then(async (raw) => ({
+      raw,
+      payload: allZero(raw) ? undefined : await compressWith(tool, raw),
+    }));
     job.catch(() => undefined);
     pending.set(k, job);
   };
+  for (let k = 0; k < Math.min(2, count); k++) start(k);
+  return writeStreamed(path, disk.size, 2048, tool.type, count, async (k) => {
+    const job = await pending.get(k);
+    pending.delete(k);
+    if (k + 2 < count) start(k + 2);
+    onProgress?.(k + 1, count);
+    return job;
+  });
+}
+
+/**
+ * Write an image of `count` chunks of `type` that all carry the same `payload`, which decodes
+ * to `raw` (a whole number of sectors): how the benchmark gets an image of LZFSE (`bvx2`)
+ * chunks made by Apple's encoder, which no tool here can make.
+ */
+export function writeRepeatedImage(path, type, payload, raw, count) {
+  const sectors = raw.length / 512;
+  return writeStreamed(path, count * raw.length, sectors, type, count, async () => ({
+    raw,
+    payload,
+  }));
+}
+
+/**
+ * buildDmg's layout written as it comes: `count` chunks of `chunkSectors` sectors (the last
+ * may be short), chunk `k` given by `next(k)` as `{ raw, payload }` (no payload: a zero
+ * chunk), in one table, then the XML property list and the trailer.
+ */
+async function writeStreamed(path, size, chunkSectors, type, count, next) {
+  const sectors = Math.ceil(size / 512);
   return withFile(path, async (sink) => {
     const list = new EntryList(count + 1);
     let pos = 0;
     let dataCrc = 0;
     let tableCrc = 0;
-    for (let k = 0; k < Math.min(2, count); k++) start(k);
     for (let k = 0; k < count; k++) {
-      const { raw, payload } = await pending.get(k);
-      pending.delete(k);
-      if (k + 2 < count) start(k + 2);
-      const n = Math.min(2048, sectors - k * 2048);
-      const type = payload ? UDBZ : UDZE;
-      list.push(type, 0, k * 2048, n, pos, payload?.length ?? 0);
-      tableCrc = tableCrcUpdate(tableCrc, type, n, raw);
+      const { raw, payload } = await next(k);
+      const n = Math.min(chunkSectors, sectors - k * chunkSectors);
+      const t = payload ? type : UDZE;
+      list.push(t, 0, k * chunkSectors, n, pos, payload?.length ?? 0);
+      tableCrc = tableCrcUpdate(tableCrc, t, n, raw);
       if (payload) {
         await sink.write(payload);
         dataCrc = crc32(payload, dataCrc);
         pos += payload.length;
       }
-      onProgress?.(k + 1, count);
     }
     list.push(TERMINATOR, 0, sectors, 0, pos, 0);
     const header = {
@@ -260,4 +303,35 @@ export async function writeBzip2Image(disk, path, onProgress) {
 export function writeManyChunksImage(path, chunks) {
   const disk = { size: chunks * 512, read: async (_offset, length) => new Uint8Array(length) };
   return withFile(path, (sink) => writeDmg(disk, sink, { chunkSectors: 1 }));
+}
+
+/** Apple's reference encoder's `bvx2` vector and its raw SHA-256 (test/fixtures/lzfse/README.md). */
+const APPLE_LZFSE = new URL("../test/fixtures/lzfse/mixed-3m.lzfse", import.meta.url);
+const APPLE_LZFSE_SHA256 = "c14d286d5890d891a31a4a841750f9a90cab7d70d8909b61650c9781db43fc1c";
+
+/**
+ * A chunk made by Apple's LZFSE encoder: the `bvx2` payload of a 3 MiB mixed-content vector
+ * and what it decodes to (by our decoder, checked against the vector's known SHA-256).
+ *
+ * @returns {Promise<{ payload: Uint8Array, raw: Uint8Array }>}
+ */
+export async function appleLzfseChunk() {
+  const payload = new Uint8Array(await readFile(APPLE_LZFSE));
+  const cursor = codecFor(ULFO).open({
+    source: bytesSource(payload),
+    offset: 0,
+    length: payload.length,
+    outputSize: 3 * 1024 * 1024,
+    memory: new MemoryMeter(64 * 1024 * 1024),
+    where: { table: 0, chunk: 0 },
+  });
+  const parts = [];
+  for (let p = await cursor.next(1 << 20); p.length > 0; p = await cursor.next(1 << 20)) {
+    parts.push(p.slice());
+  }
+  cursor.close();
+  const raw = new Uint8Array(Buffer.concat(parts));
+  const sha = createHash("sha256").update(raw).digest("hex");
+  if (sha !== APPLE_LZFSE_SHA256) throw new Error(`the LZFSE vector decoded to ${sha}`);
+  return { payload, raw };
 }

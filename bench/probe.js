@@ -4,7 +4,8 @@
  *
  *   node bench/probe.js random IMAGE COUNT SEED   COUNT reads of 4 KiB at random offsets
  *   node bench/probe.js open IMAGE                open the image (parse every table)
- *   node bench/probe.js decode IMAGE CODEC MAX    decode chunks of CODEC, up to MAX bytes out
+ *   node bench/probe.js decode IMAGE CODEC MAX    decode chunks of CODEC (zlib, pako, bzip2,
+ *                                                 lzfse, xz), up to MAX bytes out
  */
 
 import { MemoryMeter } from "../dist/budget.js";
@@ -48,7 +49,13 @@ async function openOnly(path) {
 async function decode(path, name, max) {
   const image = await openDmg(path);
   const src = await fileSource(path);
-  const type = { zlib: 0x80000005, pako: 0x80000005, bzip2: 0x80000006 }[name];
+  const type = {
+    zlib: 0x80000005,
+    pako: 0x80000005,
+    bzip2: 0x80000006,
+    lzfse: 0x80000007,
+    xz: 0x80000008,
+  }[name];
   const codec = name === "pako" ? zlibCodec : codecFor(type);
   const memory = new MemoryMeter(64 * 1024 * 1024);
   let bytes = 0;

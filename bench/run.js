@@ -5,25 +5,32 @@
  *
  *   1  full extract, zlib, 2048-sector chunks        4  random 4 KiB reads
  *   2  full extract, zlib, ~250 MB chunks            5  opening an image of a million chunks
- *   3  full extract, bzip2, 2048-sector chunks       6  decode throughput per codec
+ *   3  full extract, bzip2, 2048-sector chunks       6  decode throughput per codec (zlib,
+ *                                                       bzip2, LZFSE bvx2 and LZVN, XZ), with
+ *                                                       7-Zip's extract of the same images
  *
  * Wall times are medians of --runs runs, peak RSS is the OS's (GNU time, else getrusage), the
  * page cache is warm, every extracted disk is hashed against the source. It only reports: it
  * never fails on a slow or wrong result.
  */
 import { spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { UDBZ, UDZO, ULFO, ULMO } from "../dist/format/types.js";
 import { openDmg } from "../dist/node/index.js";
 import {
+  appleLzfseChunk,
   hashDisk,
   syntheticDisk,
-  writeBzip2Image,
+  TOOLS,
   writeImage,
   writeManyChunksImage,
+  writeRepeatedImage,
+  writeToolImage,
 } from "./images.js";
 import {
   findExecutable,
@@ -66,6 +73,10 @@ const EXTRACTORS = [
   { name: "7zz", cmd: "7zz", args: (img) => ["e", "-so", "-tdmg", img], stdout: true },
   { name: "dmg2img", cmd: "dmg2img", args: (img, out) => ["-i", img, "-o", out] },
 ];
+
+/** Native decoders of concatenated payloads, for section 6. */
+const BZIP2 = { name: "bzip2 -d", cmd: "bzip2", args: ["-dc"] };
+const XZ = { name: "xz -d", cmd: "xz", args: ["-dc", "-T1"] };
 
 function usage(message) {
   if (message) console.error(`bench: ${message}`);
@@ -279,20 +290,15 @@ async function payloads(path, type, max) {
   return { list, out };
 }
 
-const PY_INFLATE = `
-import json, sys, time, zlib
-f = open(sys.argv[1], "rb"); spans = json.load(open(sys.argv[2]))
-t = 0.0; n = 0
-for off, length in spans:
-    f.seek(off); data = f.read(length)
-    s = time.perf_counter(); n += len(zlib.decompress(data)); t += time.perf_counter() - s
-print(json.dumps({"bytes": n, "seconds": t}))
-`;
-
-async function decodeRows(ctx, zlibImage, bzImage) {
-  const max = Math.min(ctx.size, 256 * MIB);
+/**
+ * Section 6 for one image of `codec` chunks: our decoder alone (in-process, MB/s of output),
+ * then whole-process extracts of the same image by us and by 7-Zip, and the native decoder
+ * (`native`: a command that decodes the chunks' payloads concatenated) where there is one.
+ */
+async function codecRows(ctx, test, image, codec, native) {
+  const max = Math.min(image.size, 256 * MIB);
   const rows = [];
-  const add = (test, tool, r, check) =>
+  const add = (tool, r, check) =>
     rows.push(
       r.error
         ? { section: 6, test, tool, note: `failed: ${r.error}` }
@@ -307,62 +313,91 @@ async function decodeRows(ctx, zlibImage, bzImage) {
             check,
           },
     );
-  for (const [codec, tool] of [
-    ["zlib", "dmg-validate (node:zlib)"],
-    ["pako", "dmg-validate (pako)"],
-  ]) {
-    progress(`6: ${tool}`);
+  for (const [name, tool] of codec === "zlib"
+    ? [
+        ["zlib", "dmg-validate (node:zlib)"],
+        ["pako", "dmg-validate (pako)"],
+      ]
+    : [[codec, "dmg-validate"]]) {
+    progress(`6: ${tool} on ${test}`);
     add(
-      "zlib chunks",
       tool,
-      await probe(ctx, ["decode", zlibImage.path, codec, String(max)]),
+      await probe(ctx, ["decode", image.path, name, String(max)]),
       "codec only, in-process",
     );
   }
-  const z = await payloads(zlibImage.path, 0x80000005, max);
+  if (native) {
+    const p = await payloads(image.path, image.type, max);
+    const cat = join(ctx.dir, "payloads.bin");
+    const src = await open(image.path);
+    const dst = await open(cat, "w");
+    for (const [off, length] of p.list) {
+      const buf = Buffer.alloc(length);
+      await src.read(buf, 0, length, off);
+      await dst.write(buf);
+    }
+    await src.close();
+    await dst.close();
+    progress(`6: ${native.name} on ${test}`);
+    const m = await measure(
+      ctx.how,
+      findExecutable(native.cmd) ?? native.cmd,
+      [...native.args, cat],
+      {
+        resultFile: join(ctx.dir, "time.txt"),
+      },
+    );
+    add(
+      native.name,
+      m.ok ? { bytes: p.out, seconds: m.wall, rss: m.rssKiB / 1024 } : { error: m.message },
+      "the payloads back to back, whole process",
+    );
+    await rm(cat, { force: true });
+  }
+  if (codec !== "zlib" && codec !== "bzip2") {
+    // Sections 1-3 give the zlib and bzip2 extracts; the others get theirs here.
+    const c = { ...ctx, size: image.size, expected: image.sha256 };
+    for (const t of EXTRACTORS.filter((e) => e.name === "dmg-validate" || e.name === "7zz")) {
+      const row = await extractRow(c, 6, image, t);
+      rows.push({ ...row, test, check: `whole extract; ${row.check ?? row.note}` });
+    }
+  }
+  return rows;
+}
+
+const PY_INFLATE = `
+import json, sys, time, zlib
+f = open(sys.argv[1], "rb"); spans = json.load(open(sys.argv[2]))
+t = 0.0; n = 0
+for off, length in spans:
+    f.seek(off); data = f.read(length)
+    s = time.perf_counter(); n += len(zlib.decompress(data)); t += time.perf_counter() - s
+print(json.dumps({"bytes": n, "seconds": t}))
+`;
+
+/** Python's zlib (C zlib) on the zlib image's payloads: decompress calls only. */
+async function pythonZlibRow(ctx, image) {
+  const test = "zlib chunks";
+  const python = findExecutable("python3");
+  if (!python) return [];
+  const z = await payloads(image.path, image.type, Math.min(image.size, 256 * MIB));
   const spans = join(ctx.dir, "spans.json");
   writeFileSync(spans, JSON.stringify(z.list));
-  const python = findExecutable("python3");
-  if (python) {
-    const r = spawnSync(python, ["-c", PY_INFLATE, zlibImage.path, spans], { encoding: "utf8" });
-    add(
-      "zlib chunks",
-      "python3 zlib (C zlib)",
-      r.status === 0 ? JSON.parse(r.stdout) : { error: r.stderr },
-      "decompress calls only",
-    );
-  }
-  if (!bzImage) return rows;
-  progress("6: dmg-validate bzip2");
-  add(
-    "bzip2 chunks",
-    "dmg-validate",
-    await probe(ctx, ["decode", bzImage.path, "bzip2", String(max)]),
-    "codec only, in-process",
-  );
-  // The same payloads, back to back, through the system bzip2 (it decodes concatenated streams).
-  const b = await payloads(bzImage.path, 0x80000006, max);
-  const cat = join(ctx.dir, "payloads.bz2");
-  const src = await open(bzImage.path);
-  const dst = await open(cat, "w");
-  for (const [off, length] of b.list) {
-    const buf = Buffer.alloc(length);
-    await src.read(buf, 0, length, off);
-    await dst.write(buf);
-  }
-  await src.close();
-  await dst.close();
-  const m = await measure(ctx.how, findExecutable("bzip2") ?? "bzip2", ["-dc", cat], {
-    resultFile: join(ctx.dir, "time.txt"),
-  });
-  add(
-    "bzip2 chunks",
-    "bzip2 -d",
-    m.ok ? { bytes: b.out, seconds: m.wall, rss: m.rssKiB / 1024 } : { error: m.message },
-    "whole process",
-  );
-  await rm(cat, { force: true });
-  return rows;
+  const r = spawnSync(python, ["-c", PY_INFLATE, image.path, spans], { encoding: "utf8" });
+  if (r.status !== 0)
+    return [{ section: 6, test, tool: "python3 zlib", note: `failed: ${r.stderr}` }];
+  const { bytes, seconds } = JSON.parse(r.stdout);
+  return [
+    {
+      section: 6,
+      test,
+      tool: "python3 zlib (C zlib)",
+      wall: seconds,
+      rate: bytes / 1e6 / seconds,
+      unit: "MB/s out",
+      check: "decompress calls only",
+    },
+  ];
 }
 
 async function makeImage(image, write) {
@@ -417,11 +452,12 @@ async function main() {
     );
     progress("hashing the synthetic disk");
     ctx.expected = await hashDisk(disk);
-    const img = (name, file, about) => ({ name, path: join(dir, file), about });
+    const img = (name, file, about, type) => ({ name, path: join(dir, file), about, type });
     const small = img(
       "zlib 2048-sector chunks",
       "z2048.dmg",
       "zlib level 6 (the writer's), 1 MiB chunks",
+      UDZO,
     );
     const big = img(
       "zlib ~250 MB chunks",
@@ -437,13 +473,49 @@ async function main() {
       "bzip2 2048-sector chunks",
       "bz2048.dmg",
       "bzip2 -9 by the system bzip2, 1 MiB chunks",
+      UDBZ,
     );
     const many = img("many chunks", "many.dmg", `${opts.chunks} one-sector zero chunks`);
     if (want(1, 6)) await makeImage(small, (p) => writeImage(disk, small.path, 2048, p));
     if (want(2, 4)) await makeImage(big, (p) => writeImage(disk, big.path, 511952, p));
     if (want(4)) await makeImage(mid, (p) => writeImage(disk, mid.path, 131072, p));
     const haveBzip2 = findExecutable("bzip2") !== undefined;
-    if (want(3, 6) && haveBzip2) await makeImage(bz, (p) => writeBzip2Image(disk, bz.path, p));
+    if (want(3, 6) && haveBzip2)
+      await makeImage(bz, (p) => writeToolImage(disk, bz.path, TOOLS.bzip2, p));
+    // Section 6's other codecs: images of at most 256 MiB (the same content, cut shorter).
+    const disk6 = size > 256 * MIB ? syntheticDisk(256 * MIB) : disk;
+    const expected6 = disk6 === disk ? ctx.expected : await hashDisk(disk6);
+    const with6 = (image) => ({ ...image, size: disk6.size, sha256: expected6 });
+    const lzvn = with6(
+      img(
+        "LZFSE chunks (LZVN)",
+        "lzvn.dmg",
+        "the writer's LZFSE codec (bvxn blocks), 1 MiB chunks",
+        ULFO,
+      ),
+    );
+    const xz = with6(
+      img("XZ chunks", "xz.dmg", "xz -6 with no check (as hdiutil), 1 MiB chunks", ULMO),
+    );
+    const apple = img(
+      "LZFSE chunks (bvx2)",
+      "bvx2.dmg",
+      "Apple's encoder: one 3 MiB bvx2 chunk, repeated",
+      ULFO,
+    );
+    const haveXz = findExecutable("xz") !== undefined;
+    if (want(6)) {
+      await makeImage(lzvn, (p) => writeImage(disk6, lzvn.path, 2048, p, "lzfse"));
+      if (haveXz) await makeImage(xz, (p) => writeToolImage(disk6, xz.path, TOOLS.xz, p));
+      const chunk = await appleLzfseChunk();
+      const count = Math.max(1, Math.floor(disk6.size / chunk.raw.length));
+      const h = createHash("sha256");
+      for (let k = 0; k < count; k++) h.update(chunk.raw);
+      Object.assign(apple, { size: count * chunk.raw.length, sha256: h.digest("hex") });
+      await makeImage(apple, () =>
+        writeRepeatedImage(apple.path, ULFO, chunk.payload, chunk.raw, count),
+      );
+    }
     if (want(5)) await makeImage(many, () => writeManyChunksImage(many.path, opts.chunks));
 
     const rows = [];
@@ -461,7 +533,17 @@ async function main() {
     }
     if (want(4)) for (const image of [big, mid]) rows.push(...(await randomRows(ctx, image)));
     if (want(5)) rows.push(...(await openRows(ctx, many.path)));
-    if (want(6)) rows.push(...(await decodeRows(ctx, small, haveBzip2 ? bz : undefined)));
+    if (want(6)) {
+      rows.push(...(await codecRows(ctx, "zlib chunks", { ...small, size }, "zlib")));
+      rows.push(...(await pythonZlibRow(ctx, small)));
+      if (haveBzip2)
+        rows.push(...(await codecRows(ctx, "bzip2 chunks", { ...bz, size }, "bzip2", BZIP2)));
+      rows.push(...(await codecRows(ctx, apple.name, apple, "lzfse")));
+      rows.push(...(await codecRows(ctx, lzvn.name, lzvn, "lzfse")));
+      if (haveXz) rows.push(...(await codecRows(ctx, xz.name, xz, "xz", XZ)));
+      else
+        rows.push({ section: 6, test: xz.name, tool: "-", note: "no system xz to make the image" });
+    }
     progress("");
     console.log(`load average at end: ${loadavg()}`);
     console.log("");
