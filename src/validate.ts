@@ -3,7 +3,7 @@
  * checked (data fork, each table, master), collected into a report instead of thrown.
  */
 import { DecompressMeter } from "./budget.js";
-import { crc32, crc32Zeros } from "./bytes/crc32.js";
+import { crc32, crc32Combine, crc32Zeros } from "./bytes/crc32.js";
 import { readExact, type SourceLike } from "./bytes/source.js";
 import { DmgError, errorFinding, type Finding, warning } from "./errors.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "./format/checksum.js";
@@ -16,6 +16,26 @@ export interface ValidateOptions extends OpenOptions {
   quick?: boolean;
   /** Called as decoding proceeds, with virtual bytes done and the total. */
   onProgress?: (done: number, total: number) => void;
+}
+
+/**
+ * Chunk CRC32s computed ahead, elsewhere (worker threads on Node), taken in disk order: for a
+ * chunk it has, its CRC32 from byte 0, its decoded length and its error; `done: false` when
+ * the caller must decode the chunk itself.
+ *
+ * @internal
+ */
+export interface ChunkPrefetch {
+  take(
+    i: number,
+  ): Promise<{ done: true; crc: number; bytes: number; error?: DmgError } | { done: false }>;
+  close(): Promise<void>;
+}
+
+/** @internal What a platform entry point adds to {@link ValidateOptions}. */
+export interface ValidateHooks {
+  /** Called once the image is open, before full validation; may start decoding ahead. */
+  prefetch?: (image: DmgImage) => ChunkPrefetch | undefined;
 }
 
 /** A short description of the image, for reports. */
@@ -58,7 +78,7 @@ export interface ValidationReport {
  */
 export async function validateDmg(
   source: SourceLike,
-  options: ValidateOptions = {},
+  options: ValidateOptions & ValidateHooks = {},
 ): Promise<ValidationReport> {
   const report: ValidationReport = {
     ok: false,
@@ -83,7 +103,7 @@ export async function validateDmg(
     const errors: Finding[] = [];
     if (!options.quick) {
       try {
-        await fullCheck(image, report, errors, options.onProgress);
+        await fullCheck(image, report, errors, options);
       } catch (e) {
         // Whatever stops the full check is a finding of the report, never a throw.
         if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
@@ -140,7 +160,23 @@ async function fullCheck(
   image: DmgImage,
   report: ValidationReport,
   errors: Finding[],
-  onProgress?: (done: number, total: number) => void,
+  options: ValidateOptions & ValidateHooks,
+): Promise<void> {
+  // Lanes decode ahead while the data fork is read for its checksum.
+  const pool = options.prefetch?.(image);
+  try {
+    await checkLevels(image, report, errors, options.onProgress, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function checkLevels(
+  image: DmgImage,
+  report: ValidationReport,
+  errors: Finding[],
+  onProgress: ((done: number, total: number) => void) | undefined,
+  pool: ChunkPrefetch | undefined,
 ): Promise<void> {
   const { index, reader, source, memory } = image.internals;
   const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
@@ -171,9 +207,12 @@ async function fullCheck(
     try {
       memory.acquire(piece, "data fork checksum buffer");
       held = piece;
+      // One buffer for every piece (the source may fill it instead of allocating).
+      const buffer = new Uint8Array(piece);
       for (let p = 0; p < k.dataForkLength; p += piece) {
         const n = Math.min(piece, k.dataForkLength - p);
-        forkCrc = crc32(await readExact(source, k.dataForkOffset + p, n, "data fork"), forkCrc);
+        const bytes = await readExact(source, k.dataForkOffset + p, n, "data fork", buffer);
+        forkCrc = crc32(bytes, forkCrc);
       }
     } catch (e) {
       if (!(e instanceof DmgError)) throw e;
@@ -206,8 +245,19 @@ async function fullCheck(
       if (type === UDZE)
         tableCrc[t] = tableCrc[t] === undefined ? undefined : crc32Zeros(bytes, tableCrc[t]);
       else if (type !== UDIG) {
-        let crc = tableCrc[t] ?? 0;
-        for await (const piece of reader.chunkPieces(i, 0, bytes, meter)) crc = crc32(piece, crc);
+        const got = pool ? await pool.take(i) : { done: false as const };
+        let crc: number;
+        if (got.done) {
+          // Counted as if decoded here (`got.bytes` is what decompression cost), so that the
+          // budget and the cost read the same.
+          meter.add(got.bytes, index.offset[i]);
+          if (got.error) throw got.error;
+          // A chunk that ended without error decoded to exactly its declared size.
+          crc = crc32Combine(tableCrc[t] ?? 0, got.crc, bytes);
+        } else {
+          crc = tableCrc[t] ?? 0;
+          for await (const piece of reader.chunkPieces(i, 0, bytes, meter)) crc = crc32(piece, crc);
+        }
         if (tableCrc[t] !== undefined) tableCrc[t] = crc;
         report.cost.chunksDecoded++;
       }

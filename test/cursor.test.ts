@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { crc32, crc32Zeros } from "../src/bytes/crc32.js";
+import { crc32, crc32Combine, crc32Zeros } from "../src/bytes/crc32.js";
 import { Cursor, Writer } from "../src/bytes/cursor.js";
 import { DmgError } from "../src/errors.js";
 
@@ -56,5 +56,23 @@ describe("crc32", () => {
       const seed = crc32(Uint8Array.of(1, 2, 3));
       expect(crc32Zeros(n, seed)).toBe(crc32(new Uint8Array(n), seed));
     }
+  });
+
+  it("combines the CRC32s of two pieces into the CRC32 of both, for any split", () => {
+    const data = new Uint8Array(300_000).map((_, i) => (i * 2654435761) >>> 24);
+    for (const cut of [0, 1, 7, 4096, 65_537, 299_999, 300_000]) {
+      const a = crc32(data.subarray(0, cut));
+      const b = crc32(data.subarray(cut));
+      expect(crc32Combine(a, b, data.length - cut)).toBe(crc32(data));
+    }
+    // Many pieces of one size (the cached operator) and of alternating sizes agree too.
+    let joined = 0;
+    for (let at = 0; at < data.length; at += 1000) {
+      joined = crc32Combine(joined, crc32(data.subarray(at, at + 1000)), 1000);
+    }
+    expect(joined).toBe(crc32(data));
+    expect(crc32Combine(crc32(data.subarray(0, 5)), crc32(data.subarray(5, 9)), 4)).toBe(
+      crc32(data.subarray(0, 9)),
+    );
   });
 });

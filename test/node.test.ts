@@ -62,6 +62,22 @@ describe("fileSource", () => {
     await src.close?.(); // twice is fine
   });
 
+  it("reads into the caller's spare buffer when it is big enough, and allocates otherwise", async () => {
+    const p = join(dir, "into.bin");
+    const data = new Uint8Array(4096).map((_, i) => i * 13);
+    writeFileSync(p, data);
+    const src = await fileSource(p);
+    const spare = new Uint8Array(1000);
+    const got = await src.read(100, 600, spare);
+    expect(got.buffer).toBe(spare.buffer);
+    expect(got.length).toBe(600);
+    expect(Buffer.compare(got, data.subarray(100, 700))).toBe(0);
+    const big = await src.read(0, 2000, spare);
+    expect(big.buffer).not.toBe(spare.buffer);
+    expect(Buffer.compare(big, data.subarray(0, 2000))).toBe(0);
+    await src.close?.();
+  });
+
   it("refuses a missing path with IO_ERROR naming it", async () => {
     const p = join(dir, "no-such-file.dmg");
     const e = await thrown(() => fileSource(p));
@@ -193,6 +209,56 @@ describe("writeFileAtomic", () => {
     );
     expect(e.code).toBe("IO_ERROR");
     expect(readdirSync(sub)).toEqual(["out.bin"]);
+  });
+
+  it("sparse: leaves aligned zero blocks as holes, reads back the same bytes, ends in a hole", async () => {
+    const sub = join(dir, "sparse");
+    mkdirSync(sub);
+    // Pieces of odd sizes so that blocks straddle writes; the file ends in 3 MiB of zeros.
+    const whole = new Uint8Array(8 << 20);
+    for (let i = 0; i < 1 << 20; i++) whole[i] = (i * 31) & 0xff || 1;
+    whole[(5 << 20) + 4095] = 7; // a lone byte at the end of an otherwise zero block
+    const cuts = [0, 3, 70_001, 1 << 20, (1 << 20) + 5, 4 << 20, 5 << 20, 8 << 20];
+    for (const sparse of [true, false]) {
+      const p = join(sub, `out-${sparse}.bin`);
+      await writeFileAtomic(
+        p,
+        async (sink) => {
+          for (let k = 0; k + 1 < cuts.length; k++)
+            await sink.write(whole.slice(cuts[k], cuts[k + 1]));
+        },
+        { sparse },
+      );
+      const got = readFileSync(p);
+      expect(got.length).toBe(whole.length);
+      expect(Buffer.compare(got, whole)).toBe(0);
+      const blocks = Number(spawnSync("stat", ["-c", "%b", p], { encoding: "utf8" }).stdout);
+      // 512-byte blocks allocated: the sparse file holds little more than its 1 MiB of data.
+      if (sparse) expect(blocks * 512).toBeLessThan(2 << 20);
+      else expect(blocks * 512).toBeGreaterThanOrEqual(8 << 20);
+    }
+    expect(readdirSync(sub).sort()).toEqual(["out-false.bin", "out-true.bin"]);
+  });
+
+  it("tries another temporary name when one is taken, and never opens what is there", async () => {
+    const sub = join(dir, "clash");
+    mkdirSync(sub);
+    const real = Math.random;
+    let calls = 0;
+    // The first name drawn is planted in advance; the second is free.
+    Math.random = () => (calls++ === 0 ? 0.5 : real());
+    const planted = join(sub, `.out.bin.${process.pid}.${(2 ** 47).toString(16)}.tmp`);
+    writeFileSync(planted, "planted");
+    try {
+      await writeFileAtomic(join(sub, "out.bin"), async (sink) => {
+        await sink.write(new Uint8Array([1, 2, 3]));
+      });
+    } finally {
+      Math.random = real;
+    }
+    expect(calls).toBeGreaterThanOrEqual(2);
+    expect(readFileSync(planted, "utf8")).toBe("planted");
+    expect([...readFileSync(join(sub, "out.bin"))]).toEqual([1, 2, 3]);
   });
 });
 

@@ -51,16 +51,43 @@ export function crc32(data: Uint8Array, crc = 0): number {
 export function crc32Zeros(count: number, crc = 0): number {
   if (count <= 0) return crc;
   if (count <= 4096) return crc32(ZERO_BLOCK.subarray(0, count), crc);
-  // Work on the raw register (pre- and post-inversion cancel for zero input only after undoing).
-  let reg = ~crc >>> 0;
+  // On the raw register: for zero input the pre- and post-inversions do not cancel.
+  return ~zeroShift(~crc >>> 0, count) >>> 0;
+}
+
+/**
+ * The CRC-32 of `A` followed by `B` from the CRC-32 of each and the length of `B`, in
+ * O(log lengthB) time: chunks checked on other threads give their own CRC32s, which are joined
+ * in disk order into the table's (zlib's crc32_combine; the inversions cancel between the two).
+ */
+export function crc32Combine(crcA: number, crcB: number, lengthB: number): number {
+  if (lengthB <= 0) return crcA;
+  return (zeroShift(crcA, lengthB) ^ crcB) >>> 0;
+}
+
+/** The last operator made by {@link zeroShift}: chunks of one image mostly share one size. */
+let lastShift: { count: number; ops: Uint32Array[] } | undefined;
+
+/** `value` (a raw register) after `count` zero bytes pass through it. */
+function zeroShift(value: number, count: number): number {
+  const ops = lastShift?.count === count ? lastShift.ops : shiftOperators(count);
+  lastShift = { count, ops };
+  let reg = value;
+  for (const op of ops) reg = gf2Times(op, reg);
+  return reg;
+}
+
+/** The operators (one per set bit of `count`) that together feed `count` zero bytes. */
+function shiftOperators(count: number): Uint32Array[] {
+  const ops: Uint32Array[] = [];
   let op: Uint32Array = ZERO_BYTE_OPERATOR;
   let n = count;
   while (n > 0) {
-    if (n % 2 === 1) reg = gf2Times(op, reg);
+    if (n % 2 === 1) ops.push(op);
     n = Math.floor(n / 2);
     if (n > 0) op = gf2Square(op);
   }
-  return ~reg >>> 0;
+  return ops;
 }
 
 function gf2Times(mat: Uint32Array, vec: number): number {

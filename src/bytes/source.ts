@@ -11,8 +11,13 @@ export interface ByteSource {
   /**
    * Read `length` bytes at `offset`. Must return exactly that many bytes; callers only ask for
    * ranges inside `[0, size)`.
+   *
+   * `into`, when given, is a buffer of at least `length` bytes the caller no longer needs: a
+   * source may fill it and return a view of it instead of allocating (a file source does, so a
+   * long decode reuses one buffer rather than leaving a trail of garbage). A source is free to
+   * ignore it; callers always use the array returned.
    */
-  read(offset: number, length: number): Promise<Uint8Array>;
+  read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array>;
   /** Release what the source holds (a file handle). Optional. */
   close?(): Promise<void>;
 }
@@ -65,13 +70,15 @@ export function toSource(x: SourceLike): ByteSource {
 
 /**
  * Read exactly `length` bytes at `offset`, turning a source's own failure or short read into
- * an IO_ERROR. The range must already have been checked against the source size.
+ * an IO_ERROR. The range must already have been checked against the source size. `into` is
+ * passed on to the source (see {@link ByteSource.read}).
  */
 export async function readExact(
   src: ByteSource,
   offset: number,
   length: number,
   what: string,
+  into?: Uint8Array,
 ): Promise<Uint8Array> {
   if (offset < 0 || length < 0 || offset + length > src.size) {
     throw new DmgError(
@@ -83,7 +90,7 @@ export async function readExact(
   if (length === 0) return new Uint8Array(0);
   let got: Uint8Array;
   try {
-    got = await src.read(offset, length);
+    got = await (into ? src.read(offset, length, into) : src.read(offset, length));
   } catch (e) {
     if (e instanceof DmgError) throw e;
     throw new DmgError(

@@ -111,7 +111,7 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
   let closed: Promise<void> | undefined;
   return {
     size,
-    async read(offset: number, length: number): Promise<Uint8Array> {
+    async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
       if (closed) throw new DmgError("IO_ERROR", `${path}: read after the file was closed`, offset);
       if (
         !Number.isSafeInteger(offset) ||
@@ -126,8 +126,12 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
           offset,
         );
       }
-      // A plain Uint8Array, not a Buffer: Buffer.slice makes views, not copies.
-      const out = new Uint8Array(length);
+      // The caller's spare buffer, or a plain Uint8Array, not a Buffer: Buffer.slice makes
+      // views, not copies.
+      const out =
+        into instanceof Uint8Array && into.length >= length
+          ? into.subarray(0, length)
+          : new Uint8Array(length);
       let got = 0;
       while (got < length) {
         let n: number;

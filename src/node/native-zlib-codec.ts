@@ -22,7 +22,7 @@ import {
   type GuardedCursor,
   guardedNext,
 } from "../codecs/codec.js";
-import { ChunkInput } from "../codecs/input.js";
+import { ChunkInput, INPUT_PIECE } from "../codecs/input.js";
 import { registerCodec } from "../codecs/registry.js";
 import { zlibCodec } from "../codecs/zlib.js";
 import { DmgError } from "../errors.js";
@@ -117,7 +117,8 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
     try {
       memory.acquire(INFLATE_STATE + OUT_BUFFER, "zlib decoder state and output buffer");
       this.held = INFLATE_STATE + OUT_BUFFER;
-      this.input = new ChunkInput(this.ctx);
+      // Each piece is inflated whole before the next is read, so one buffer serves them all.
+      this.input = new ChunkInput(this.ctx, INPUT_PIECE, true);
       return true;
     } catch (e) {
       this.release(false);

@@ -12,9 +12,10 @@
  * where the lane stopped.
  */
 import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
-import { Worker } from "node:worker_threads";
+import type { Worker } from "node:worker_threads";
 import type { MemoryMeter } from "../budget.js";
 import type { DmgError } from "../errors.js";
 import { isCompressed, isZeroFill, SECTOR_SIZE } from "../format/types.js";
@@ -103,6 +104,18 @@ function planTasks(index: ChunkIndex, from: number, budgetLeft: number) {
   return { order, starts, taskOf };
 }
 
+/**
+ * node:worker_threads' Worker, loaded when the first thread starts: most runs start none (a
+ * zlib image decodes as fast as it is written), and loading it costs ~2 MB of resident memory.
+ */
+let workerClass: typeof Worker | undefined;
+function newWorker(script: URL, workerData: LaneStart): Worker {
+  workerClass ??= (
+    createRequire(import.meta.url)("node:worker_threads") as { Worker: typeof Worker }
+  ).Worker;
+  return new workerClass(script, { workerData });
+}
+
 /** The worker entry point next to this module; undefined where there is none (untranspiled sources). */
 function workerScript(): URL | undefined {
   const url = new URL("./parallel-worker.js", import.meta.url);
@@ -170,7 +183,7 @@ export class ChunkPool {
       } else {
         const start: LaneStart = { lane: "dmg-validate", path, size: source.size, config };
         try {
-          const worker = new Worker(script, { workerData: start });
+          const worker = newWorker(script, start);
           worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));
           worker.on("error", () => pool.laneDied(slot));
           worker.on("exit", () => pool.laneDied(slot));
