@@ -22,9 +22,9 @@ const INVALID = 0xff;
 const SPACE = 0xfe;
 const PAD = 0xfd;
 
-/** Character code (0..127) to its 6-bit value, or one of the marks above. */
+/** Byte or character code (0..255) to its 6-bit value, or one of the marks above. */
 const DECODE = (() => {
-  const t = new Uint8Array(128).fill(INVALID);
+  const t = new Uint8Array(256).fill(INVALID);
   for (let i = 0; i < ALPHABET.length; i++) t[ALPHABET.charCodeAt(i)] = i;
   t[0x20] = SPACE;
   t[0x09] = SPACE;
@@ -42,23 +42,39 @@ const ENCODE = (() => {
 })();
 
 /**
+ * Index of the first byte in `[from, to)` that is neither a base64 digit, `=` nor whitespace
+ * (`to` when there is none, `from` when `to < from`). The property list parser uses it to
+ * tell text that can hold no markup or reference.
+ */
+export function base64Extent(bytes: Uint8Array, from: number, to = bytes.length): number {
+  let i = from;
+  while (i < to && DECODE[bytes[i]] !== INVALID) i++;
+  return i;
+}
+
+/**
  * Decode strict base64 text.
  *
- * @param text the text of a `<data>` element (whitespace allowed)
+ * @param text the text of a `<data>` element (whitespace allowed), as a string or as the
+ *   ASCII bytes of the file
  * @param fileOffset file offset of `text[0]`, for error offsets (`fileOffset + index`, exact
  *   while the text is ASCII, which valid base64 is)
  * @param maxBytes largest decoded size allowed; larger raises BUDGET_PLIST_BYTES before allocating
  * @returns the decoded bytes
  * @throws DmgError PLIST_BASE64 on any rule above being broken, BUDGET_PLIST_BYTES over `maxBytes`
  */
-export function decodeBase64(text: string, fileOffset: number, maxBytes: number): Uint8Array {
-  const n = text.length;
+export function decodeBase64(
+  text: string | Uint8Array,
+  fileOffset: number,
+  maxBytes: number,
+): Uint8Array {
+  const codes = typeof text === "string" ? asciiCodes(text) : text;
   // Whitespace aside, 4 characters make at most 3 bytes. When even that bound fits the limit
   // (always, for a plist within its budget), decode in one pass into a buffer of that bound;
-  // otherwise count the digits first so the limit is checked on the exact size.
-  let cap = Math.floor(n / 4) * 3 + 2;
+  // otherwise count first so the limit is checked on the exact size.
+  let cap = Math.floor(codes.length / 4) * 3 + 2;
   if (cap > maxBytes) {
-    const size = decodedSize(text, fileOffset);
+    const size = decodeInto(codes, text, fileOffset, undefined);
     if (size > maxBytes) {
       throw new DmgError(
         "BUDGET_PLIST_BYTES",
@@ -69,19 +85,66 @@ export function decodeBase64(text: string, fileOffset: number, maxBytes: number)
     cap = size;
   }
   const out = new Uint8Array(cap);
+  const o = decodeInto(codes, text, fileOffset, out);
+  if (o === cap) return out;
+  // Whitespace made the bound larger than the result. Up to a quarter is left as slack (an
+  // hdiutil text is a tenth line breaks and tabs, and copying a 40 MB table out would hold it
+  // twice); more is copied out so that the slack is freed.
+  return cap - o > cap >>> 2 ? out.slice(0, o) : out.subarray(0, o);
+}
+
+/** A string's character codes as bytes; any code over 127 (never base64) becomes 0x80. */
+function asciiCodes(text: string): Uint8Array {
+  const b = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    b[i] = c < 0x80 ? c : 0x80;
+  }
+  return b;
+}
+
+/**
+ * Check every rule over `codes` and return the decoded size; with `out`, also write the bytes
+ * there. `text` is only read to name a bad character.
+ */
+function decodeInto(
+  codes: Uint8Array,
+  text: string | Uint8Array,
+  fileOffset: number,
+  out: Uint8Array | undefined,
+): number {
+  const n = codes.length;
   let o = 0;
   let acc = 0;
   let k = 0; // digits in `acc`
   let i = 0;
   for (; i < n; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? DECODE[c] : INVALID;
+    // Whole groups of four digits, the bulk of any text, at once.
+    while (k === 0 && i + 4 <= n) {
+      const a = DECODE[codes[i]];
+      const b = DECODE[codes[i + 1]];
+      const c = DECODE[codes[i + 2]];
+      const d = DECODE[codes[i + 3]];
+      if ((a | b | c | d) >= 64) break;
+      if (out !== undefined) {
+        out[o] = (a << 2) | (b >> 4);
+        out[o + 1] = ((b & 0xf) << 4) | (c >> 2);
+        out[o + 2] = ((c & 0x3) << 6) | d;
+      }
+      o += 3;
+      i += 4;
+    }
+    if (i >= n) break;
+    const v = DECODE[codes[i]];
     if (v < 64) {
       acc = (acc << 6) | v;
       if (++k === 4) {
-        out[o++] = acc >> 16;
-        out[o++] = (acc >> 8) & 0xff;
-        out[o++] = acc & 0xff;
+        if (out !== undefined) {
+          out[o] = acc >> 16;
+          out[o + 1] = (acc >> 8) & 0xff;
+          out[o + 2] = acc & 0xff;
+        }
+        o += 3;
         acc = 0;
         k = 0;
       }
@@ -90,13 +153,12 @@ export function decodeBase64(text: string, fileOffset: number, maxBytes: number)
     }
   }
   if (i < n) {
-    if (DECODE[text.charCodeAt(i)] !== PAD) bad(fileOffset, i, describeAt(text, i));
+    if (DECODE[codes[i]] !== PAD) bad(fileOffset, i, describeAt(text, i));
     // Padding: the rest may hold only '=' and whitespace, at most two '=', completing a quad.
     const firstPad = i;
     let pads = 0;
     for (; i < n; i++) {
-      const c = text.charCodeAt(i);
-      const v = c < 128 ? DECODE[c] : INVALID;
+      const v = DECODE[codes[i]];
       if (v === PAD) {
         if (++pads > 2) bad(fileOffset, i, "more than two '=' padding characters");
       } else if (v < 64) {
@@ -124,15 +186,18 @@ export function decodeBase64(text: string, fileOffset: number, maxBytes: number)
   if (k === 3) {
     // 18 bits: two bytes and 2 unused bits, which must be zero.
     if (acc & 0x3) bad(fileOffset, n, "unused bits before the '=' padding are not zero");
-    out[o++] = acc >> 10;
-    out[o++] = (acc >> 2) & 0xff;
+    if (out !== undefined) {
+      out[o] = acc >> 10;
+      out[o + 1] = (acc >> 2) & 0xff;
+    }
+    o += 2;
   } else if (k === 2) {
     // 12 bits: one byte and 4 unused bits, which must be zero.
     if (acc & 0xf) bad(fileOffset, n, "unused bits before the '==' padding are not zero");
-    out[o++] = acc >> 4;
+    if (out !== undefined) out[o] = acc >> 4;
+    o += 1;
   }
-  // Whitespace made the bound larger than the result: copy out so the slack is freed.
-  return o === out.length ? out : out.slice(0, o);
+  return o;
 }
 
 function bad(fileOffset: number, index: number, msg: string): never {
@@ -140,36 +205,16 @@ function bad(fileOffset: number, index: number, msg: string): never {
   throw new DmgError("PLIST_BASE64", `base64 <data> at ${at(off)}: ${msg}`, off);
 }
 
-function describeAt(text: string, i: number): string {
-  const c = text.charCodeAt(i);
-  const shown =
-    c >= 0x21 && c <= 0x7e
-      ? `'${String.fromCharCode(c)}'`
-      : `U+${c.toString(16).toUpperCase().padStart(4, "0")}`;
-  return `character ${shown} is not base64`;
-}
-
-/** Decoded size of valid text; the same errors as {@link decodeBase64} for invalid text. */
-function decodedSize(text: string, fileOffset: number): number {
-  let digits = 0;
-  let pads = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    const v = c < 128 ? DECODE[c] : INVALID;
-    if (v < 64) {
-      if (pads > 0)
-        bad(fileOffset, i, "'=' is followed by more base64 digits (padding only at the end)");
-      digits++;
-    } else if (v === PAD) {
-      pads++;
-    } else if (v !== SPACE) {
-      bad(fileOffset, i, describeAt(text, i));
-    }
+function describeAt(text: string | Uint8Array, i: number): string {
+  let c = typeof text === "string" ? text.charCodeAt(i) : text[i];
+  if (c >= 0x21 && c <= 0x7e) return `character '${String.fromCharCode(c)}' is not base64`;
+  if (typeof text !== "string" && c >= 0x80) {
+    // Bytes: name the UTF-8 character that starts here, if one does.
+    const cp = new TextDecoder().decode(text.subarray(i, i + 4)).codePointAt(0) ?? 0xfffd;
+    if (cp === 0xfffd) return `byte 0x${c.toString(16).toUpperCase()} is not base64`;
+    c = cp;
   }
-  if ((digits + pads) % 4 !== 0 || pads > 2) {
-    bad(fileOffset, 0, "the character count (without whitespace) is not a padded multiple of 4");
-  }
-  return (digits >> 2) * 3 + (digits & 3 ? (digits & 3) - 1 : 0);
+  return `character U+${c.toString(16).toUpperCase().padStart(4, "0")} is not base64`;
 }
 
 /**
