@@ -12,7 +12,7 @@ import { deflateSync } from "node:zlib";
 import { MemoryMeter } from "../dist/budget.js";
 import { crc32 } from "../dist/bytes/crc32.js";
 import { bytesSource } from "../dist/bytes/source.js";
-import { codecFor } from "../dist/codecs/registry.js";
+import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
 import { crc32Checksum } from "../dist/format/checksum.js";
 import { TERMINATOR, UDBZ, UDZE, ULFO, ULMO } from "../dist/format/types.js";
 import { EntryList, imageTail, tableBlob, tableCrcUpdate } from "../dist/write/layout.js";
@@ -317,6 +317,7 @@ const APPLE_LZFSE_SHA256 = "c14d286d5890d891a31a4a841750f9a90cab7d70d8909b61650c
  */
 export async function appleLzfseChunk() {
   const payload = new Uint8Array(await readFile(APPLE_LZFSE));
+  await loadCodecs([ULFO]);
   const cursor = codecFor(ULFO).open({
     source: bytesSource(payload),
     offset: 0,

@@ -9,7 +9,7 @@
  */
 
 import { MemoryMeter } from "../dist/budget.js";
-import { codecFor } from "../dist/codecs/registry.js";
+import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
 import { zlibCodec } from "../dist/codecs/zlib.js";
 import { fileSource, openDmg } from "../dist/node/index.js";
 import { READ, randomOffsets } from "./measure.js";
@@ -56,6 +56,7 @@ async function decode(path, name, max) {
     lzfse: 0x80000007,
     xz: 0x80000008,
   }[name];
+  await loadCodecs([type]);
   const codec = name === "pako" ? zlibCodec : codecFor(type);
   const memory = new MemoryMeter(64 * 1024 * 1024);
   let bytes = 0;

@@ -5,7 +5,11 @@
  */
 import { MemoryMeter } from "../dist/budget.js";
 import { bytesSource } from "../dist/bytes/source.js";
-import { codecFor } from "../dist/codecs/registry.js";
+import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+
+// Every decoder, loaded once (top-level await) before the first input.
+await loadCodecs();
+
 import { UDBZ, UDCO, UDZO, ULFO, ULMO } from "../dist/format/types.js";
 import { PIECE } from "../dist/image/reader.js";
 import { BUDGET, invariant, tolerate } from "./harness.js";

@@ -4,6 +4,7 @@
  */
 import { type Budget, DecompressMeter, type MemoryMeter, resolveBudget } from "./budget.js";
 import { type ByteSource, type SourceLike, toSource } from "./bytes/source.js";
+import { loadCodecs } from "./codecs/registry.js";
 import { DmgError, type Finding, warning } from "./errors.js";
 import type { Checksum } from "./format/checksum.js";
 import { checkKolyRanges, type Koly } from "./format/koly.js";
@@ -124,6 +125,18 @@ export interface DmgImage {
   };
 }
 
+/** The chunk types of `index` (runs of one type cost one set lookup). */
+function chunkTypes(index: ChunkIndex): Set<number> {
+  const types = new Set<number>();
+  let last = -1;
+  for (let i = 0; i < index.count; i++) {
+    if (index.type[i] === last) continue;
+    last = index.type[i];
+    types.add(last);
+  }
+  return types;
+}
+
 /**
  * Open a UDIF image. Checks the whole structure (trailer, map, tables, chunk layout, budgets)
  * but decodes no chunk. Throws a {@link DmgError} for anything malformed or over budget.
@@ -191,6 +204,7 @@ export async function openDmg(source: SourceLike, options: OpenOptions = {}): Pr
     tables.push(table);
   }
   const index = buildChunkIndex(located, koly, budget);
+  await loadCodecs(chunkTypes(index));
   // Attack class A8 and real files: one file in the wild states a sector count of 0.
   if (koly.sectorCount !== index.totalSectors) {
     warnings.push(

@@ -14,7 +14,8 @@ import { type ByteSource, bytesSource } from "../src/bytes/source.js";
 import { adcCodec } from "../src/codecs/adc.js";
 import { bzip2Codec } from "../src/codecs/bzip2.js";
 import type { Codec, DecodeContext } from "../src/codecs/codec.js";
-import { codecFor, registerCodec } from "../src/codecs/registry.js";
+import { codecFor, loadCodecs, registerCodec } from "../src/codecs/registry.js";
+import { xzCodec } from "../src/codecs/xz.js";
 import { zlibCodec } from "../src/codecs/zlib.js";
 import { DmgError } from "../src/errors.js";
 import { parseKoly } from "../src/format/koly.js";
@@ -728,7 +729,24 @@ describe("every codec", () => {
 });
 
 describe("registry", () => {
-  it("maps each compressed type to its codec and nothing else", () => {
+  it("loads bzip2, LZFSE and XZ on demand; zlib and ADC are always there", async () => {
+    expect(codecFor(UDZO)).toBe(zlibCodec);
+    expect(codecFor(UDCO)).toBe(adcCodec);
+    await loadCodecs([UDBZ]);
+    expect(codecFor(UDBZ)).toBe(bzip2Codec);
+    // A codec registered by the caller is not replaced by a built-in loaded later.
+    const own: Codec = { type: ULMO, name: "own xz", open: zlibCodec.open };
+    if (codecFor(ULMO) === undefined) {
+      registerCodec(own);
+      await loadCodecs([ULMO]);
+      expect(codecFor(ULMO)).toBe(own);
+      registerCodec(xzCodec);
+    } else expect(codecFor(ULMO)).toBe(xzCodec); // an earlier test opened an XZ image
+    await loadCodecs([UDZE, 0x12345678]); // nothing to load: no error
+  });
+
+  it("maps each compressed type to its codec and nothing else", async () => {
+    await loadCodecs();
     expect(codecFor(UDZO)).toBe(zlibCodec);
     expect(codecFor(UDBZ)).toBe(bzip2Codec);
     expect(codecFor(UDCO)).toBe(adcCodec);
@@ -737,7 +755,8 @@ describe("registry", () => {
     }
   });
 
-  it("has a codec for every compressed chunk type", () => {
+  it("has a codec for every compressed chunk type", async () => {
+    await loadCodecs();
     for (const [type, name] of [
       [UDCO, "ADC"],
       [UDZO, "zlib"],

@@ -25,7 +25,7 @@ import {
   V1_HEADER_SIZE,
   v2HeaderSize,
 } from "../src/codecs/lzfse-fse.js";
-import { codecFor } from "../src/codecs/registry.js";
+import { codecFor, loadCodecs } from "../src/codecs/registry.js";
 import { DmgError } from "../src/errors.js";
 import { ULFO } from "../src/format/types.js";
 import { openDmg } from "../src/index.js";
@@ -669,7 +669,8 @@ describe("LZFSE: the encoder", () => {
 });
 
 describe("LZFSE: registry and the real file", () => {
-  it("is the ULFO codec", () => {
+  it("is the ULFO codec, once loaded", async () => {
+    await loadCodecs([ULFO]);
     expect(codecFor(ULFO)).toBe(lzfseCodec);
   });
 

@@ -26,6 +26,7 @@ import {
   openDmg,
   validateDmg,
 } from "../src/node/index.js";
+import { workersMayPay } from "../src/node/write-disk.js";
 
 const REAL = join(import.meta.dirname, "..", "corpus", "real");
 const ZLIB = join(REAL, "jhermsmeier_node-udif_zlib-compressed.dmg");
@@ -263,6 +264,22 @@ describe("writeFileAtomic", () => {
 });
 
 describe("Node entry point", () => {
+  it("starts no worker threads for node:zlib images on two threads, and may otherwise", async () => {
+    const zlibOnly = await openDmg(ZLIB);
+    try {
+      expect(workersMayPay(zlibOnly, 2)).toBe(false);
+      expect(workersMayPay(zlibOnly, 3)).toBe(true);
+    } finally {
+      await zlibOnly.close();
+    }
+    const bz = await openDmg(join(REAL, "jhermsmeier_node-udif_compression-bz2.dmg"));
+    try {
+      expect(workersMayPay(bz, 2)).toBe(true);
+    } finally {
+      await bz.close();
+    }
+  });
+
   it("nodeDeflate makes zlib streams", async () => {
     const raw = new Uint8Array(100_000).fill(7);
     const z = await nodeDeflate(raw, 9);

@@ -48,7 +48,7 @@ function newest(d: string): number {
 }
 
 beforeAll(async () => {
-  const worker = join(ROOT, "dist", "node", "parallel-worker.js");
+  const worker = join(ROOT, "dist", "node", "parallel-thread.js");
   if (!existsSync(worker) || statSync(worker).mtimeMs < newest(join(ROOT, "src"))) {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
     spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT });

@@ -12,7 +12,7 @@ import { MemoryMeter } from "../src/budget.js";
 import { crc32 } from "../src/bytes/crc32.js";
 import { bytesSource } from "../src/bytes/source.js";
 import type { DecodeContext } from "../src/codecs/codec.js";
-import { codecFor } from "../src/codecs/registry.js";
+import { codecFor, loadCodecs } from "../src/codecs/registry.js";
 import { xzCodec } from "../src/codecs/xz.js";
 import { Crc64 } from "../src/codecs/xz-crc64.js";
 import { lzma2DictSize } from "../src/codecs/xz-format.js";
@@ -80,6 +80,7 @@ async function decode(
   memory = new MemoryMeter(32 * MiB),
 ): Promise<{ out: Uint8Array; peak: number }> {
   const ctx = ctxFor(stream, outputSize, memory);
+  await loadCodecs([ULMO]);
   const cursor = codecFor(ULMO)!.open(ctx);
   const out = new Uint8Array(outputSize);
   for (;;) {

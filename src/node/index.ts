@@ -5,11 +5,8 @@
  * @packageDocumentation
  */
 
-import { DecompressMeter } from "../budget.js";
 import type { SourceLike } from "../bytes/source.js";
 import { DmgError, errorFinding } from "../errors.js";
-import { SECTOR_SIZE } from "../format/types.js";
-import { ImageReader } from "../image/reader.js";
 import { type DmgImage, type OpenOptions, openDmg as openCore } from "../open.js";
 import {
   type ValidateHooks,
@@ -17,12 +14,13 @@ import {
   type ValidationReport,
   validateDmg as validateCore,
 } from "../validate.js";
-import { type ByteSink, type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
-import { SINK_BUFFER, writeFileAtomic } from "./file-sink.js";
+import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
+import { writeFileAtomic } from "./file-sink.js";
 import { fileSource } from "./file-source.js";
 import { nodeDeflate } from "./native-zlib.js";
 import { useNativeZlib } from "./native-zlib-codec.js";
-import { ChunkPool, defaultThreads, type Taken } from "./parallel.js";
+import { ChunkPool, defaultThreads } from "./parallel.js";
+import { OverlappedWriter, writeDisk } from "./write-disk.js";
 
 export * from "../index.js";
 export type { ByteSink, Deflater, WriteOptions, WriteSummary } from "../write/writer.js";
@@ -30,6 +28,7 @@ export { writeFileAtomic } from "./file-sink.js";
 export { fileSource } from "./file-source.js";
 export { nodeDeflate } from "./native-zlib.js";
 export { nativeZlibAvailable, nativeZlibCodec, useNativeZlib } from "./native-zlib-codec.js";
+export { type DiskWriteOptions, OverlappedWriter, writeDisk } from "./write-disk.js";
 
 // Node users get zlib (UDZO) chunks decoded by node:zlib; the browser core keeps pako.
 useNativeZlib();
@@ -196,133 +195,5 @@ export async function createDmg(
     return summary!;
   } finally {
     await src.close?.();
-  }
-}
-
-/** Worker threads start when decoding has taken this many times longer than writing... */
-const DECODE_BOUND = 4;
-/** ...measured over the first this many milliseconds. */
-const PROBE_MS = 250;
-
-/** How {@link writeDisk} decodes. */
-export interface DiskWriteOptions {
-  /** The file the image was opened from: worker threads open it too (none without it). */
-  path?: string;
-  /** Threads decoding at most, this one included. */
-  threads: number;
-  /**
-   * When worker threads start: "auto" once decoding proves much slower than writing (so never
-   * for node:zlib on few cores, where writing takes as long), "always" at once.
-   */
-  start?: "auto" | "always";
-  /** Called after each write with the bytes done so far. */
-  onProgress?: (done: number) => void;
-}
-
-/**
- * Write every byte of the virtual disk of `image` to `out`, in order, decoding in this thread
- * and, when they pay off, in worker threads. Fails with the first error in disk order, exactly
- * as `image.stream()` would.
- */
-export async function writeDisk(
-  image: DmgImage,
-  out: OverlappedWriter,
-  options: DiskWriteOptions,
-): Promise<void> {
-  const { index, source, memory } = image.internals;
-  // The same accounting as a single thread: one meter for the operation, one reader.
-  const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
-  const reader = new ImageReader(source, index, memory);
-  const { path, threads, onProgress } = options;
-  const always = options.start === "always";
-  let pool: ChunkPool | undefined;
-  let probing = path !== undefined && threads > 1;
-  let decoding = 0;
-  let done = 0;
-  const began = performance.now();
-  const write = async (piece: Uint8Array) => {
-    await out.write(piece);
-    done += piece.length;
-    onProgress?.(done);
-  };
-  try {
-    for (let i = 0; i < index.count; i++) {
-      if (probing && (always || performance.now() - began >= PROBE_MS)) {
-        probing = false;
-        if (always || decoding > DECODE_BOUND * out.busy) {
-          const from = { from: i, decompressed: meter.total };
-          pool = ChunkPool.start(path!, image, { threads, mode: "data", ...from });
-        }
-      }
-      const size = index.sectorCount[i] * SECTOR_SIZE;
-      const got: Taken = pool ? await pool.take(i, write) : { done: false, from: 0 };
-      if (got.done) {
-        meter.add(got.bytes, index.offset[i]);
-        if (got.error) throw got.error;
-        continue;
-      }
-      let t = performance.now();
-      for await (const piece of reader.chunkPieces(i, got.from, size, meter)) {
-        decoding += performance.now() - t;
-        await write(piece);
-        t = performance.now();
-      }
-      decoding += performance.now() - t;
-    }
-  } finally {
-    reader.closeOpen();
-    await pool?.close();
-  }
-}
-
-/**
- * Keeps one write in flight while the next megabyte is gathered, so that decoding overlaps
- * writing (a sink takes one write at a time). Call `end()` when done and `settle()` before
- * giving up the sink on failure.
- *
- * @internal
- */
-export class OverlappedWriter {
-  private readonly buffers = [new Uint8Array(SINK_BUFFER), new Uint8Array(SINK_BUFFER)];
-  private current = 0;
-  private used = 0;
-  private inFlight: Promise<void> = Promise.resolve();
-  /** Milliseconds the sink has spent on writes so far. */
-  busy = 0;
-
-  constructor(private readonly sink: ByteSink) {}
-
-  async write(bytes: Uint8Array): Promise<void> {
-    for (let at = 0; at < bytes.length; ) {
-      const buf = this.buffers[this.current];
-      const n = Math.min(bytes.length - at, buf.length - this.used);
-      buf.set(bytes.subarray(at, at + n), this.used);
-      this.used += n;
-      at += n;
-      if (this.used === buf.length) await this.send();
-    }
-  }
-
-  private async send(): Promise<void> {
-    await this.inFlight;
-    const t = performance.now();
-    this.inFlight = this.sink.write(this.buffers[this.current].subarray(0, this.used)).then(() => {
-      this.busy += performance.now() - t;
-    });
-    // Its failure is raised by the next send or end(), not as an unhandled rejection.
-    this.inFlight.catch(() => undefined);
-    this.current ^= 1;
-    this.used = 0;
-  }
-
-  /** Write what is gathered and wait for every write. */
-  async end(): Promise<void> {
-    if (this.used > 0) await this.send();
-    await this.inFlight;
-  }
-
-  /** Wait for the write in flight, whatever its outcome (before giving up the file). */
-  settle(): Promise<void> {
-    return this.inFlight.catch(() => undefined);
   }
 }

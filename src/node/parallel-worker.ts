@@ -2,9 +2,8 @@
  * One lane of parallel decoding (see parallel.ts). A lane decodes the chunks of the tasks it is
  * given, in order, through an image reader of its own, and reports each chunk's bytes (copied
  * into slabs that the consumer hands back once written) or its CRC32, then its outcome. Lanes
- * run in worker threads, for which this module is the entry point, and in the calling thread.
+ * run in worker threads (entry point: parallel-thread.ts) and in the calling thread.
  */
-import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import * as zlib from "node:zlib";
 import { DecompressMeter, MemoryMeter } from "../budget.js";
 import { crc32 } from "../bytes/crc32.js";
@@ -13,8 +12,6 @@ import { DmgError, type ErrorCode } from "../errors.js";
 import { SECTOR_SIZE } from "../format/types.js";
 import type { ChunkIndex } from "../image/chunk-index.js";
 import { ImageReader } from "../image/reader.js";
-import { fileSource } from "./file-source.js";
-import { useNativeZlib } from "./native-zlib-codec.js";
 
 /** Fields of each chunk of a task, in this order, in {@link Task.chunks}. */
 export const TASK_FIELDS = 7; // chunk index, type, table, entry in table, sectors, offset, length
@@ -235,40 +232,4 @@ export class Lane {
     this.errors = [];
     this.post(batch);
   }
-}
-
-/** The worker side: open the image file, check it is the one the consumer opened, serve tasks. */
-async function serve(start: LaneStart): Promise<void> {
-  const port = parentPort!;
-  useNativeZlib();
-  let source: ByteSource;
-  try {
-    source = await fileSource(start.path);
-  } catch (e) {
-    port.postMessage({ fatal: (e as Error).message } satisfies LaneFatal);
-    return;
-  }
-  // The path may name another file by now: the consumer then decodes on its own.
-  if (source.size !== start.size) {
-    await source.close?.();
-    port.postMessage({ fatal: `${start.path} changed size while being read` } satisfies LaneFatal);
-    return;
-  }
-  const lane = new Lane(source, start.config, (batch) =>
-    port.postMessage(batch, batch.slab ? [batch.slab.buffer as ArrayBuffer] : []),
-  );
-  let queue = Promise.resolve();
-  port.on("message", (m: { task?: Task; slab?: Uint8Array }) => {
-    if (m.slab) lane.giveBack(new Uint8Array(m.slab.buffer));
-    if (m.task) {
-      const task = m.task;
-      queue = queue
-        .then(() => lane.run(task))
-        .catch((e: unknown) => port.postMessage({ fatal: String(e) } satisfies LaneFatal));
-    }
-  });
-}
-
-if (!isMainThread && (workerData as LaneStart | undefined)?.lane === "dmg-validate") {
-  void serve(workerData as LaneStart);
 }

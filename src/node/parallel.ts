@@ -118,7 +118,7 @@ function newWorker(script: URL, workerData: LaneStart): Worker {
 
 /** The worker entry point next to this module; undefined where there is none (untranspiled sources). */
 function workerScript(): URL | undefined {
-  const url = new URL("./parallel-worker.js", import.meta.url);
+  const url = new URL("./parallel-thread.js", import.meta.url);
   return existsSync(fileURLToPath(url)) ? url : undefined;
 }
 
