@@ -2,7 +2,10 @@
  * Measurements taken inside a process of their own (so that its peak RSS, taken by the
  * caller from the OS, is the measurement's alone). Prints one JSON object on standard output.
  *
- *   node bench/probe.js random IMAGE COUNT SEED   COUNT reads of 4 KiB at random offsets
+ *   node bench/probe.js random IMAGE COUNT SEED [indexed]
+ *                                                 COUNT reads of 4 KiB at random offsets; with
+ *                                                 `indexed`, after one sequential pass (which
+ *                                                 records the index points), else cold
  *   node bench/probe.js open IMAGE                open the image (parse every table)
  *   node bench/probe.js decode IMAGE CODEC MAX    decode chunks of CODEC (zlib, pako, bzip2,
  *                                                 lzfse, xz), up to MAX bytes out
@@ -19,8 +22,24 @@ function quantile(xs, q) {
   return xs[Math.min(xs.length - 1, Math.ceil(q * xs.length) - 1)];
 }
 
-async function random(path, count, seed) {
+/**
+ * One sequential pass over the whole disk, as a user reading it through would make: it records
+ * the index points. Returns its time and what the points hold.
+ */
+async function buildIndex(image) {
+  const t0 = performance.now();
+  for await (const _ of image.stream());
+  const { points } = image.internals;
+  return {
+    buildSeconds: (performance.now() - t0) / 1000,
+    points: points.count,
+    pointBytes: points.bytes,
+  };
+}
+
+async function random(path, count, seed, indexed) {
   const image = await openDmg(path);
+  const build = indexed ? await buildIndex(image) : {};
   const offsets = randomOffsets(image.size, count, seed);
   const times = [];
   const t0 = performance.now();
@@ -33,7 +52,8 @@ async function random(path, count, seed) {
   const total = (performance.now() - t0) / 1000;
   await image.close();
   times.sort((a, b) => a - b);
-  return { reads: count, medianMs: quantile(times, 0.5), p99Ms: quantile(times, 0.99), total };
+  const [medianMs, p99Ms] = [quantile(times, 0.5), quantile(times, 0.99)];
+  return { reads: count, medianMs, p99Ms, maxMs: times[times.length - 1], total, ...build };
 }
 
 async function openOnly(path) {
@@ -80,7 +100,7 @@ async function decode(path, name, max) {
 const [what, path, a, b] = process.argv.slice(2);
 const result =
   what === "random"
-    ? await random(path, Number(a), Number(b))
+    ? await random(path, Number(a), Number(b), process.argv[6] === "indexed")
     : what === "open"
       ? await openOnly(path)
       : await decode(path, a, Number(b));

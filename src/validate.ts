@@ -8,6 +8,7 @@ import { readExact, type SourceLike } from "./bytes/source.js";
 import { DmgError, errorFinding, type Finding, warning } from "./errors.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "./format/checksum.js";
 import { SECTOR_SIZE, UDIG, UDZE } from "./format/types.js";
+import { ImageReader } from "./image/reader.js";
 import { type DmgImage, type OpenOptions, openDmg } from "./open.js";
 
 /** Options for {@link validateDmg}. */
@@ -178,7 +179,10 @@ async function checkLevels(
   onProgress: ((done: number, total: number) => void) | undefined,
   pool: ChunkPrefetch | undefined,
 ): Promise<void> {
-  const { index, reader, source, memory } = image.internals;
+  const { index, source, memory } = image.internals;
+  // A reader of its own, recording no index points: a validation decodes each chunk once, front
+  // to back, and the image is closed after it, so points would only cost time.
+  const reader = new ImageReader(source, index, memory);
   const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
   const k = image.koly;
   const warnings = report.warnings;

@@ -14,6 +14,7 @@ import { DmgError } from "../src/errors.js";
 import { UDZO } from "../src/format/types.js";
 import "../src/node/index.js";
 import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/native-zlib-codec.js";
+import { boundaries } from "./helpers/zlib-points.js";
 
 const MiB = 1024 * 1024;
 const WHERE = { table: 2, chunk: 5 };
@@ -219,9 +220,10 @@ describe.skipIf(!nativeZlibAvailable)("native zlib codec", () => {
     expect(tiny).toMatchObject({ code: "BUDGET_WORKING_MEMORY" });
   });
 
-  it("leaves cursors that record index points to pako, whose state can be saved", async () => {
-    const raw = data(300_000, 5, 0);
-    const ctx = ctxFor(new Uint8Array(deflateSync(raw)), raw.length);
+  it("records index points itself, at block boundaries, and resumes at them", async () => {
+    const raw = data(600_000, 5, 3);
+    const z = new Uint8Array(deflateSync(raw));
+    const ctx = ctxFor(z, raw.length);
     const offered: number[] = [];
     ctx.points = {
       compact: false,
@@ -234,7 +236,11 @@ describe.skipIf(!nativeZlibAvailable)("native zlib codec", () => {
     const got = await decode(nativeZlibCodec, ctx);
     expect(got.ok).toBe(true);
     expect(offered.length).toBeGreaterThan(0);
-    expect("resume" in nativeZlibCodec).toBe(false);
+    // Only where pako too finds a boundary (see native-zlib-index.test.ts for the points).
+    const exact = boundaries(z, raw.length);
+    for (const q of offered) expect(exact.has(q)).toBe(true);
+    expect(typeof nativeZlibCodec.resume).toBe("function");
+    expect(nativeZlibCodec.packsCheaply).toBe(true);
   });
 
   it("refuses use after close and keeps a failure latched", async () => {

@@ -86,6 +86,11 @@ export interface Codec {
    * `resume` offers points to `ctx.points` from the cursors `open` and `resume` make.
    */
   resume?(ctx: DecodeContext, point: ResumePoint): ChunkCursor;
+  /**
+   * Optional: its cursors pack points at little cost (native code), so they are asked for
+   * compact points whenever memory for points is short, even on passes from the chunk start.
+   */
+  readonly packsCheaply?: boolean;
 }
 
 /** Raise a decode error for a chunk. */

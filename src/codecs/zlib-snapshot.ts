@@ -1,32 +1,21 @@
 /**
- * Snapshots of pako's inflate state, so a zlib chunk can be resumed mid-stream, even mid-block
- * (zran resumes only at deflate block boundaries, which level 6 places ~1.4 MiB apart on mixed
- * data: too far apart for fast random reads).
+ * pako's inflate state, saved and set: snapshots, so a zlib chunk can be resumed mid-stream,
+ * even mid-block; and placement at a deflate block boundary ({@link placeInflate}), where only
+ * the window, the bit position and the Adler-32 so far are needed. Level 6 ends a block every
+ * 16K symbols (every ~16 KB of incompressible data, MBs apart over runs of zeros), so points
+ * are taken at block boundaries and snapshots only where boundaries are far apart.
  *
  * This module reads and writes fields of pako's internal inflate state. It is written against
  * pako 3.0.3, the exact version package.json pins (no range, on purpose: do not loosen it).
- * {@link snapshotsSupported} checks the state's field list once and turns snapshots off when it
+ * {@link snapshotsSupported} checks the state's field list once and turns points off when it
  * differs, so another version degrades to decoding from the chunk start instead of misdecoding.
  *
  * A snapshot keeps the scalar fields, the 32 KiB window, and the decoding tables only while the
  * decoder is inside a Huffman-coded block (pako rebuilds them at every block header). Window and
  * tables go into one blob, deflated when the recorder asks for compact points.
  */
-import {
-  Z_BUF_ERROR,
-  Z_DEFAULT_STRATEGY,
-  Z_FINISH,
-  Z_OK,
-  Z_STREAM_END,
-  ZStream,
-  zlibDeflate,
-  zlibDeflateEnd,
-  zlibDeflateInit2,
-  zlibDeflateReset,
-  zlibInflate,
-  zlibInflateInit,
-  zlibInflateInit2,
-} from "pako";
+import { Z_OK, ZStream, zlibInflateInit } from "pako";
+import { type SnapshotPacker, unpack } from "./zlib-pack.js";
 
 /** pako's scalar inflate-state fields, all restored as numbers. */
 const SCALARS = [
@@ -72,8 +61,6 @@ const LENS = 320;
 export const SNAPSHOT_MAX = 32768 + 4 * (LENDYN + DISTDYN) + 2 * LENS;
 /** Bytes a snapshot holds besides its blob (scalars and object headers), rounded up. */
 export const SNAPSHOT_OVERHEAD = 512;
-/** Working memory of a packer: pako's deflate state at memLevel 8 (~270 KB) and its output. */
-export const PACKER_BYTES = 320 * 1024 + SNAPSHOT_MAX;
 
 // biome-ignore lint/suspicious/noExplicitAny: pako types its state as any.
 type PakoState = any;
@@ -206,54 +193,64 @@ export function restoreInflate(strm: ZStream, snap: InflateSnapshot): boolean {
   return true;
 }
 
-/** Inflate a packed blob back to `length` bytes, or null if it does not give exactly that. */
-function unpack(packed: Uint8Array, length: number): Uint8Array | null {
-  const strm = new ZStream();
-  if (zlibInflateInit2(strm, -15) !== Z_OK) return null;
-  const out = new Uint8Array(length);
-  strm.input = packed;
-  strm.next_in = 0;
-  strm.avail_in = packed.length;
-  strm.output = out;
-  strm.next_out = 0;
-  strm.avail_out = length;
-  // Z_FINISH with room for all output: pako needs no window of its own.
-  const ret = zlibInflate(strm, Z_FINISH);
-  return ret === Z_STREAM_END && strm.avail_out === 0 ? out : null;
+/** pako 3.0.3's mode between two deflate blocks. */
+const TYPE = 16191;
+
+/**
+ * Copy the last decoded bytes, at most 32 KiB, in order out of pako's circular window into
+ * `out` at `at`; returns how many. That is the history a decoder resuming at the current block
+ * boundary needs.
+ */
+export function inflateWindow(strm: ZStream, out: Uint8Array, at: number): number {
+  const s: PakoState = strm.state;
+  const have = s.window === null ? 0 : Math.min(s.whave, s.wsize);
+  if (have > 0 && have < s.wsize) out.set(s.window.subarray(0, have), at);
+  else if (have > 0) {
+    out.set(s.window.subarray(s.wnext, s.wsize), at);
+    out.set(s.window.subarray(0, s.wnext), at + s.wsize - s.wnext);
+  }
+  return have;
 }
 
-/** Deflates snapshot blobs (level 1, raw). One per recording cursor; {@link PACKER_BYTES}. */
-export class SnapshotPacker {
-  private readonly strm = new ZStream();
-  private readonly out = new Uint8Array(SNAPSHOT_MAX);
-  private ok: boolean;
+/** Bit offset in the input of the next bit `strm` will read (its total in, less the bits held). */
+export function inflateBit(strm: ZStream): number {
+  return 8 * strm.total_in - strm.state.bits;
+}
 
-  constructor() {
-    this.ok = zlibDeflateInit2(this.strm, 1, 8, -15, 8, Z_DEFAULT_STRATEGY) === Z_OK;
-  }
+/**
+ * Put `strm` (fresh from zlibInflateInit, or zlibInflateInit2 raw; or reset) at a deflate block
+ * boundary, `position` bytes into its output, with `window` (at most 32 KiB) as the history and
+ * `check` as the Adler-32 so far (zlib streams only). No input bits are held: a boundary
+ * inside a byte is completed by {@link primeInflate}.
+ */
+export function placeInflate(
+  strm: ZStream,
+  window: Uint8Array,
+  position: number,
+  check: number,
+): void {
+  const s: PakoState = strm.state;
+  s.mode = TYPE;
+  s.last = 0;
+  // A zlib header was read (flags 0: not gzip) and asked for no preset dictionary.
+  s.flags = 0;
+  s.havedict = 0;
+  s.check = check;
+  s.total = position;
+  s.hold = 0;
+  s.bits = 0;
+  s.wsize = 1 << s.wbits;
+  if (s.window === null || s.window.length !== s.wsize) s.window = new Uint8Array(s.wsize);
+  s.window.set(window);
+  s.whave = window.length;
+  s.wnext = window.length % s.wsize;
+  strm.total_out = position;
+  strm.adler = check;
+}
 
-  /** The packed blob, or null when packing would not save an eighth of it. */
-  pack(raw: Uint8Array): Uint8Array | null {
-    const { strm, out } = this;
-    if (!this.ok || raw.length === 0 || zlibDeflateReset(strm) !== Z_OK) return null;
-    strm.input = raw;
-    strm.next_in = 0;
-    strm.avail_in = raw.length;
-    strm.output = out;
-    strm.next_out = 0;
-    const room = Math.min(out.length, raw.length - (raw.length >> 3));
-    strm.avail_out = room;
-    const ret = zlibDeflate(strm, Z_FINISH);
-    if (ret !== Z_STREAM_END) {
-      // Out of room (Z_OK / Z_BUF_ERROR): not worth packing. Anything else: stop packing.
-      if (ret !== Z_OK && ret !== Z_BUF_ERROR) this.ok = false;
-      return null;
-    }
-    return out.slice(0, strm.next_out);
-  }
-
-  close(): void {
-    if (this.strm.state) zlibDeflateEnd(this.strm);
-    this.ok = false;
-  }
+/** Hand `strm` the unread high `8 - shift` bits of `byte`, the byte a block boundary is in. */
+export function primeInflate(strm: ZStream, byte: number, shift: number): void {
+  const s: PakoState = strm.state;
+  s.hold = byte >>> shift;
+  s.bits = 8 - shift;
 }

@@ -1,11 +1,13 @@
 /**
  * UDZO chunks: one zlib stream (RFC 1950) per chunk, inflated with pako's low-level streaming
  * API into a fixed output buffer, so neither the compressed nor the decoded chunk is ever held
- * whole in memory. Given a point recorder, a cursor offers a snapshot of its inflater at every
- * {@link POINT_ALIGN} bytes of output; {@link zlibCodec}.resume continues from one.
+ * whole in memory. Given a point recorder, a cursor stops at every deflate block boundary and
+ * offers a point there (and mid-block snapshots where boundaries are far apart, see
+ * zlib-points.ts); {@link zlibCodec}.resume continues from either kind.
  */
 
 import {
+  Z_BLOCK,
   Z_BUF_ERROR,
   Z_NEED_DICT,
   Z_NO_FLUSH,
@@ -28,15 +30,16 @@ import {
 } from "./codec.js";
 import { ChunkInput } from "./input.js";
 import {
-  captureInflate,
-  InflateSnapshot,
-  PACKER_BYTES,
-  restoreInflate,
-  SNAPSHOT_MAX,
-  SnapshotPacker,
-  snapshotBytes,
-  snapshotsSupported,
-} from "./zlib-snapshot.js";
+  FAR_GAP,
+  loadPoint,
+  POINT_ALIGN,
+  PointMaker,
+  type ZlibPoint,
+  zlibPoint,
+} from "./zlib-points.js";
+import { primeInflate, SNAPSHOT_MAX, snapshotsSupported } from "./zlib-snapshot.js";
+
+export { POINT_ALIGN } from "./zlib-points.js";
 
 /** Size of the decoded-output buffer each cursor owns. */
 const OUT_BUFFER = 64 * 1024;
@@ -45,11 +48,6 @@ const OUT_BUFFER = 64 * 1024;
  * the 32 KiB window it allocates on first output, rounded up.
  */
 const INFLATE_STATE = 64 * 1024;
-/**
- * Points are offered only at multiples of this many decoded bytes, so that the decoded pages an
- * image caches (of the same size) start at a point.
- */
-export const POINT_ALIGN = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 
@@ -63,13 +61,19 @@ class ZlibCursor implements ChunkCursor {
   private ended = false;
   done = false;
   failure: DmgError | undefined;
-  private packer: SnapshotPacker | undefined;
+  /** Makes the points offered to `ctx.points`; undefined when there is no recorder. */
+  private readonly maker: PointMaker | undefined;
+  /** Decoded position of the last block boundary passed. */
+  private boundary = 0;
+  /** Resumed inside a byte: the bits of the first byte fed that come before the point. */
+  private prime = 0;
 
   constructor(
     readonly ctx: DecodeContext,
-    from?: InflateSnapshot,
+    from?: ZlibPoint,
+    at = 0,
   ) {
-    // A resumed cursor also holds the unpacked snapshot while it loads it.
+    // A resumed cursor also holds the unpacked snapshot or window while it loads it.
     const scratch = from ? SNAPSHOT_MAX : 0;
     ctx.memory.acquire(
       INFLATE_STATE + OUT_BUFFER + scratch,
@@ -83,16 +87,21 @@ class ZlibCursor implements ChunkCursor {
       throw e;
     }
     this.out = new Uint8Array(OUT_BUFFER);
-    if (zlibInflateInit(this.strm) !== Z_OK || (from && !restoreInflate(this.strm, from))) {
+    const loaded = zlibInflateInit(this.strm) === Z_OK && (!from || loadPoint(this.strm, from, at));
+    if (!loaded) {
       this.close();
       decodeError(ctx, "DECODE_CORRUPT", "zlib decoder could not be initialised");
     }
-    if (from) {
-      this.position = from.totalOut;
-      this.input.consumed = from.totalIn;
-      this.ctx.memory.release(scratch);
-      this.held -= scratch;
+    if (loaded !== true) {
+      this.position = at;
+      this.input.consumed = loaded.consumed;
+      // The byte the point is in: its first bits go before the point (see `feed`).
+      this.prime = loaded.prime;
     }
+    this.ctx.memory.release(scratch);
+    this.held -= scratch;
+    this.boundary = this.position;
+    if (ctx.points && snapshotsSupported()) this.maker = new PointMaker(ctx);
     this.strm.output = this.out;
     this.strm.avail_in = 0;
   }
@@ -107,8 +116,10 @@ class ZlibCursor implements ChunkCursor {
     // Once the declared size is reached, allow one more byte: producing it proves an overrun
     // without inflating a bomb any further (E25).
     let cap = remaining > 0 ? Math.min(max, OUT_BUFFER, remaining) : 1;
-    // Stop at the next multiple of POINT_ALIGN, where a point may be taken.
-    if (ctx.points) cap = Math.min(cap, POINT_ALIGN - (this.position % POINT_ALIGN));
+    // Stop at the next multiple of POINT_ALIGN, where a snapshot may be taken, and at block
+    // boundaries (Z_BLOCK), where a point may be.
+    const { maker } = this;
+    if (maker) cap = Math.min(cap, POINT_ALIGN - (this.position % POINT_ALIGN));
     strm.next_out = 0;
     strm.avail_out = cap;
     for (;;) {
@@ -117,14 +128,12 @@ class ZlibCursor implements ChunkCursor {
         const piece = await this.input.next();
         if (piece === null) this.inputDone = true;
         else {
-          strm.input = piece;
-          strm.next_in = 0;
-          strm.avail_in = piece.length;
+          this.feed(piece);
           fed = true;
         }
       }
       const inBefore = strm.total_in;
-      const ret = this.ended ? Z_STREAM_END : zlibInflate(strm, Z_NO_FLUSH);
+      const ret = this.ended ? Z_STREAM_END : zlibInflate(strm, maker ? Z_BLOCK : Z_NO_FLUSH);
       const produced = cap - strm.avail_out;
       if (ret === Z_STREAM_END) this.ended = true;
       else if (ret === Z_NEED_DICT) {
@@ -145,7 +154,18 @@ class ZlibCursor implements ChunkCursor {
           );
         }
         this.position += produced;
-        if (ctx.points && this.position % POINT_ALIGN === 0 && !this.ended) this.offerPoint();
+      }
+      // Between two blocks, not after the last (data_type: 128 at a boundary, 64 in the last),
+      // nor before the first.
+      if (maker && ret === Z_OK && (strm.data_type & 192) === 128 && this.position > 0) {
+        this.boundary = this.position;
+        maker.boundary(strm, this.position);
+      }
+      if (produced > 0) {
+        const far = this.position - this.boundary >= FAR_GAP;
+        if (maker && far && this.position % POINT_ALIGN === 0 && !this.ended) {
+          maker.snapshot(strm, this.position);
+        }
         return this.out.subarray(0, produced);
       }
       if (this.ended) return this.finish();
@@ -190,25 +210,18 @@ class ZlibCursor implements ChunkCursor {
     return EMPTY;
   }
 
-  /** Offer the recorder a snapshot of the inflater at the current position. */
-  private offerPoint(): void {
-    const rec = this.ctx.points!;
-    if (!snapshotsSupported() || !rec.reserve(this.position, snapshotBytes(this.strm))) return;
-    let point: ResumePoint | undefined;
-    try {
-      if (rec.compact && !this.packer) {
-        const { memory } = this.ctx;
-        // Best effort: without room for a packer, points are kept unpacked.
-        if (memory.used + PACKER_BYTES <= memory.limit) {
-          memory.acquire(PACKER_BYTES, "zlib point packer");
-          this.held += PACKER_BYTES;
-          this.packer = new SnapshotPacker();
-        }
-      }
-      const snap = captureInflate(this.strm, rec.compact ? this.packer : undefined);
-      point = { position: this.position, bytes: snap.bytes, state: snap };
-    } finally {
-      rec.add(point);
+  /** Hand pako the next input piece, first completing the byte a resumed point is in. */
+  private feed(piece: Uint8Array): void {
+    const { strm } = this;
+    strm.input = piece;
+    strm.next_in = 0;
+    strm.avail_in = piece.length;
+    if (this.prime) {
+      primeInflate(strm, piece[0], this.prime);
+      strm.next_in = 1;
+      strm.avail_in--;
+      strm.total_in++;
+      this.prime = 0;
     }
   }
 
@@ -220,7 +233,7 @@ class ZlibCursor implements ChunkCursor {
   close(): void {
     if (this.held === 0) return;
     if (this.strm.state) zlibInflateEnd(this.strm);
-    this.packer?.close();
+    this.maker?.close();
     this.input?.close();
     this.ctx.memory.release(this.held);
     this.held = 0;
@@ -236,10 +249,9 @@ export const zlibCodec: Codec = {
     return new ZlibCursor(ctx);
   },
   resume(ctx: DecodeContext, point: ResumePoint): ChunkCursor {
-    const snap = point.state;
-    if (!(snap instanceof InflateSnapshot) || snap.totalOut !== point.position) {
-      decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
-    }
-    return new ZlibCursor(ctx, snap);
+    // A block point needs its Adler-32 so far: pako checks the chunk's at its end.
+    const from = zlibPoint(point, ctx, true);
+    if (!from) decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
+    return new ZlibCursor(ctx, from, point.position);
   },
 };

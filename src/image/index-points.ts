@@ -9,7 +9,8 @@
  * `b` to its neighbours (or the chunk's ends), removing it adds `2ab` to the sum of squared
  * gaps, which is what uniformly random reads pay, so its score is `2ab / bytes`. This spaces
  * points wider as memory gets short, evenly over every chunk in use, and keeps cheap points
- * (a bzip2 block start is a few dozen bytes) over costly ones (a zlib snapshot is ~25-40 KB).
+ * (a bzip2 block start is a few dozen bytes) over costly ones (a zlib point holds a 32 KiB
+ * window, packed to a third of that on mixed data).
  * It is not LRU per chunk: a filesystem walk visits every partition in turn, and per-chunk LRU
  * would throw away whole indexes on such round-robin use.
  */
@@ -24,6 +25,13 @@ import { tryAcquire } from "./cache.js";
  */
 export const MIN_GAP = 256 * 1024;
 const MIN_GAP_CHEAP = 16 * 1024;
+/**
+ * A pass from a chunk start goes on to its end: points closer than the spacing the cap would
+ * have if shared evenly over {@link PointStore.span} would only be evicted by its later ones,
+ * after costing time. It takes them no closer than this share of that spacing (boundaries fall
+ * a little past where points are wanted, and evictions then keep the cheaper).
+ */
+const EVEN = 0.5;
 /** Chunks smaller than this get no points: decoding them from the start is cheap enough. */
 export const MIN_CHUNK = 2 * MIN_GAP;
 
@@ -58,10 +66,23 @@ function score(c: ChunkPoints, k: number): number {
   return (2 * (p.position - prev) * (next - p.position)) / Math.max(1, p.bytes);
 }
 
+/** Who asks for a point: a recorder's chunk, codec and way of recording. */
+interface Asker {
+  readonly chunk: number;
+  readonly size: number;
+  readonly codec: Codec;
+  /** Compact points are worth their time (see {@link PointStore.recorder}). */
+  readonly pack: boolean;
+  /** A pass from the chunk start, which goes on to its end. */
+  readonly pass: boolean;
+}
+
 /** The index points of one image, shared by all of its readers. */
 export class PointStore {
   /** Bytes held by points. */
   bytes = 0;
+  /** Decoded bytes of the image's chunks that may get points, once a reader has said. */
+  span = 0;
   /** Bytes reserved for points being made. */
   private reserved = 0;
   /** Running mean of compact points' size over the bytes reserved for them. */
@@ -97,11 +118,18 @@ export class PointStore {
    * undefined when the chunk is too small to need points. With `pack`, it asks for compact
    * points once memory for points is short: slower to make (pako deflates a zlib snapshot in
    * about the time it inflates 100 KiB), so passes from the chunk start (streams, validation)
-   * keep theirs unpacked and only reads that seek pay for packing.
+   * keep theirs unpacked and only reads that seek pay for packing; a codec that packs cheaply
+   * is asked for compact points always. `pass`: the cursor starts at the chunk start.
    */
-  recorder(chunk: number, size: number, codec: Codec, pack: boolean): PointRecorder | undefined {
+  recorder(
+    chunk: number,
+    size: number,
+    codec: Codec,
+    pack: boolean,
+    pass = false,
+  ): PointRecorder | undefined {
     if (size < MIN_CHUNK || this.cap <= 0) return undefined;
-    return new ChunkRecorder(this, chunk, size, codec, pack);
+    return new ChunkRecorder(this, { chunk, size, codec, pack, pass });
   }
 
   /** True when points use more than half their cap: new ones should be compact. */
@@ -109,18 +137,14 @@ export class PointStore {
     return this.bytes + this.reserved > this.cap / 2;
   }
 
-  /**
-   * @internal Reserve `bytes` for a point at `position` if it is worth keeping; `pack`: the
-   * point will be compact if memory is tight (see {@link ChunkRecorder}).
-   */
-  reserve(
-    chunk: number,
-    size: number,
-    codec: Codec,
-    position: number,
-    bytes: number,
-    pack: boolean,
-  ): boolean {
+  /** @internal Whether the points `who` makes now are to be compact. */
+  compact(who: Asker): boolean {
+    return who.codec.packsCheaply === true || (who.pack && this.tight);
+  }
+
+  /** @internal Reserve `bytes` for a point of `who` at `position` if it is worth keeping. */
+  reserve(who: Asker, position: number, bytes: number): boolean {
+    const { chunk, size, codec } = who;
     const c = this.chunks.get(chunk);
     // Points of another codec (the registry changed): this chunk's index starts over.
     if (c && c.codec !== codec) this.drop(chunk);
@@ -129,9 +153,10 @@ export class PointStore {
     const a = position - (k > 0 ? points[k - 1].position : 0);
     const b = (k < points.length ? points[k].position : size) - position;
     // What the point will likely hold: compact points are judged by the size they get.
-    const expected = pack && this.tight ? bytes * this.packRatio : bytes;
+    const expected = this.compact(who) ? bytes * this.packRatio : bytes;
     const gap = minGap(expected);
-    if (a < gap || b < gap) return false;
+    const even = who.pass ? (EVEN * this.span * expected) / this.cap : 0;
+    if (a < Math.max(gap, even) || b < gap) return false;
     // While a pass is under way, the gap ahead is unknown: take it to equal the one behind.
     const worth = (2 * a * Math.min(a, b)) / Math.max(1, expected);
     while (this.bytes + this.reserved + bytes > this.cap) {
@@ -142,17 +167,14 @@ export class PointStore {
     return true;
   }
 
-  /** @internal Take the point reserved for, or give the reservation back. */
-  add(
-    chunk: number,
-    size: number,
-    codec: Codec,
-    reserved: number,
-    point: ResumePoint | undefined,
-    pack: boolean,
-  ): void {
+  /**
+   * @internal Take the point reserved for (`compact`: asked for compact), or give the
+   * reservation back.
+   */
+  add(who: Asker, reserved: number, point: ResumePoint | undefined, compact: boolean): void {
+    const { chunk, size, codec } = who;
     this.reserved -= reserved;
-    if (pack && point && point.bytes <= reserved) {
+    if (compact && point && point.bytes <= reserved) {
       this.packRatio = 0.9 * this.packRatio + (0.1 * point.bytes) / reserved;
     }
     let c = this.chunks.get(chunk);
@@ -220,29 +242,29 @@ export class PointStore {
 /** A {@link PointRecorder} for one cursor: at most one reservation outstanding. */
 class ChunkRecorder implements PointRecorder {
   private pending = 0;
+  /** The reservation was made for a compact point. */
+  private packing = false;
 
   constructor(
     private readonly store: PointStore,
-    private readonly chunk: number,
-    private readonly size: number,
-    private readonly codec: Codec,
-    private readonly pack: boolean,
+    private readonly who: Asker,
   ) {}
 
   get compact(): boolean {
-    return this.pack && this.store.tight;
+    return this.store.compact(this.who);
   }
 
   reserve(position: number, bytes: number): boolean {
     this.add(undefined);
-    const { store, chunk, size, codec, pack } = this;
-    if (store.reserve(chunk, size, codec, position, bytes, pack)) this.pending = bytes;
+    if (this.store.reserve(this.who, position, bytes)) {
+      this.pending = bytes;
+      this.packing = this.compact;
+    }
     return this.pending > 0;
   }
 
   add(point: ResumePoint | undefined): void {
-    const { store, chunk, size, codec, pack } = this;
-    if (this.pending > 0) store.add(chunk, size, codec, this.pending, point, pack);
+    if (this.pending > 0) this.store.add(this.who, this.pending, point, this.packing);
     this.pending = 0;
   }
 }

@@ -13,7 +13,7 @@ import { DmgError } from "../errors.js";
 import { isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
 import { type DecodedCache, PageCollector } from "./cache.js";
 import { type ChunkIndex, findChunk } from "./chunk-index.js";
-import type { PointStore } from "./index-points.js";
+import { MIN_CHUNK, type PointStore } from "./index-points.js";
 import { chunkContext, RESUME_COST, registeredCodec, seekableCodec, startCursor } from "./seek.js";
 
 /** Size of the pieces a read yields (and of raw-copy reads). */
@@ -33,6 +33,16 @@ export interface ReaderShared {
 interface OpenCursor {
   chunk: number;
   cursor: ChunkCursor;
+}
+
+/** Decoded bytes of the compressed chunks big enough to get index points. */
+function pointSpan(index: ChunkIndex): number {
+  let n = 0;
+  for (let i = 0; i < index.count; i++) {
+    const size = index.sectorCount[i] * SECTOR_SIZE;
+    if (size >= MIN_CHUNK && !isZeroFill(index.type[i]) && index.type[i] !== UDRW) n += size;
+  }
+  return n;
 }
 
 export class ImageReader {
@@ -218,7 +228,9 @@ export class ImageReader {
     // codec that records and resumes index points.
     const use = seekable && (point || from > 0) ? seekable : codec;
     const size = this.index.sectorCount[i] * SECTOR_SIZE;
-    const points = use === seekable ? store?.recorder(i, size, use, from > 0) : undefined;
+    if (store && store.span === 0 && from === 0) store.span = pointSpan(this.index);
+    const points =
+      use === seekable ? store?.recorder(i, size, use, from > 0, from === 0) : undefined;
     const ctx = chunkContext(this.source, this.index, this.memory, i, points);
     const cursor = startCursor(use, ctx, point || undefined);
     this.open = { chunk: i, cursor };

@@ -1,7 +1,7 @@
 /**
- * Which decoder reads a compressed chunk: the registered codec for passes from the chunk start
- * (the fastest, a native zlib on Node), a codec that records and resumes index points for
- * reads that start inside the chunk.
+ * Which decoder reads a compressed chunk: the registered codec (the fastest, node:zlib on Node),
+ * which records and resumes index points itself when it can; else, for reads that start inside
+ * the chunk, a codec that can.
  */
 import type { MemoryMeter } from "../budget.js";
 import type { ByteSource } from "../bytes/source.js";
@@ -23,8 +23,8 @@ import type { ChunkIndex } from "./chunk-index.js";
 export const RESUME_COST = 128 * 1024;
 
 /**
- * Codecs that resume at index points, for chunk types whose registered codec cannot (a native
- * zlib is faster from the chunk start, but only pako's state can be snapshotted).
+ * Codecs that resume at index points, for chunk types whose registered codec cannot (one
+ * registered by a user; the built-in ones, node:zlib's included, resume themselves).
  */
 const SEEKABLE: ReadonlyMap<number, Codec> = new Map([
   [UDZO, zlibCodec],

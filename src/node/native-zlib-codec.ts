@@ -1,90 +1,63 @@
 /**
- * UDZO decoding through node:zlib: the zlib C library, about four times faster than pako.
+ * UDZO decoding through node:zlib: the zlib C library, about four times faster than pako,
+ * with pako's exact bounds (output capped at the declared size, one byte past it decoded to
+ * detect an overrun), driven through the engines' synchronous handles (native-zlib-engine.ts).
  *
- * node:zlib's documented interfaces either inflate a whole buffer at once (inflateSync: a
- * 250 MB chunk would be one 250 MB buffer) or stream on the thread pool into output buffers
- * it allocates itself, whose garbage alone costs tens of megabytes of resident memory per
- * gigabyte decoded. So this codec drives the engine's own synchronous native handle, as
- * node:zlib's inflateSync does internally: the caller's input piece in, a reused output
- * buffer of exactly the size asked for out. That gives pako's exact bounds (output capped at
- * the declared size, one byte past it decoded to detect an overrun) at native speed.
+ * Index points: a cursor given a recorder stops at every deflate block boundary (Z_BLOCK) and
+ * offers points there (native-zlib-points.ts). A cursor resumed at a point is a raw inflater fed
+ * the point's history and alignment (codecs/zlib-boundary.ts), then the chunk's bytes from
+ * there on, so it too decodes at native speed.
  *
  * Native zlib only ever takes the honest path. The moment it sees anything else (a zlib
  * error, output past the declared size, an early end, input left over), the chunk is handed
- * to the pako codec, which decodes it again from the start and gives the verdict; so the
- * codes, messages and offsets of every decode error are the pako path's by construction.
+ * to a judge that decodes it again from the start (pako for a cursor from the start, this codec
+ * for a resumed one) and gives the verdict; so the codes, messages and offsets of every decode
+ * error are the pako path's by construction. A resumed cursor also hands over at the end of
+ * the stream: only a decode from the start can check the chunk's Adler-32.
  */
-import { constants, deflateSync, Inflate } from "node:zlib";
+import { constants } from "node:zlib";
 import {
   type ChunkCursor,
   type Codec,
   type DecodeContext,
+  decodeError,
   type GuardedCursor,
   guardedNext,
+  type ResumePoint,
 } from "../codecs/codec.js";
-import { ChunkInput, INPUT_PIECE } from "../codecs/input.js";
 import { registerCodec } from "../codecs/registry.js";
 import { zlibCodec } from "../codecs/zlib.js";
+import type { BlockPoint } from "../codecs/zlib-boundary.js";
+import { zlibPoint } from "../codecs/zlib-points.js";
+import { InflateSnapshot } from "../codecs/zlib-snapshot.js";
 import { DmgError } from "../errors.js";
+import { boundariesSupported } from "./native-zlib-bits.js";
+import {
+  type Engine,
+  engineStep,
+  giveBuffer,
+  giveEngine,
+  nativeZlibAvailable,
+  OUT_BUFFER,
+  takeBuffer,
+  takeEngine,
+} from "./native-zlib-engine.js";
+import { Feed } from "./native-zlib-feed.js";
+import { BoundaryRecorder } from "./native-zlib-points.js";
 
-/** Size of the output buffer a cursor owns: a whole 2048-sector chunk in one call. */
-const OUT_BUFFER = 1024 * 1024;
+export { nativeZlibAvailable } from "./native-zlib-engine.js";
+
 /** Working memory accounted for zlib's inflate state and 32 KiB window, rounded up. */
 const INFLATE_STATE = 64 * 1024;
-/** Idle engines and output buffers kept for the next chunk instead of being left to the GC. */
-const POOL = 2;
-
-/** The synchronous native handle behind a node:zlib engine. */
-interface NativeHandle {
-  writeSync(
-    flush: number,
-    input: Uint8Array,
-    inOffset: number,
-    inLength: number,
-    output: Uint8Array,
-    outOffset: number,
-    outLength: number,
-  ): void;
-}
-
-/** The parts of a node:zlib Inflate engine used here. */
-interface Engine {
-  /** The native handle; null once the engine is closed. */
-  _handle: NativeHandle | null;
-  /** After each write: [output space left, input bytes left]. */
-  _writeState: Uint32Array;
-  /** Set when zlib reported an error (the engine destroys itself). */
-  destroyed: boolean;
-  reset(): void;
-  close(): void;
-}
-
-const idleEngines: Engine[] = [];
-const idleBuffers: Uint8Array[] = [];
-
-function newEngine(): Engine {
-  const z = new Inflate({ chunkSize: 64 });
-  // zlib errors destroy the engine, which then emits "error"; the cursor sees `destroyed`.
-  z.on("error", () => undefined);
-  return z as unknown as Engine;
-}
-
-/** One inflate call: returns [output produced, input consumed], or undefined on a zlib error. */
-function inflateStep(
-  z: Engine,
-  flush: number,
-  input: Uint8Array,
-  inOffset: number,
-  inLength: number,
-  out: Uint8Array,
-  cap: number,
-): [number, number] | undefined {
-  z._handle!.writeSync(flush, input, inOffset, inLength, out, 0, cap);
-  if (z.destroyed) return undefined;
-  return [cap - z._writeState[0], inLength - z._writeState[1]];
-}
 
 const EMPTY = new Uint8Array(0);
+const { Z_BLOCK, Z_FINISH, Z_NO_FLUSH } = constants;
+
+/** A block point of this codec and the decoded position it stands at. */
+interface Start {
+  point: BlockPoint;
+  position: number;
+}
 
 class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   position = 0;
@@ -92,37 +65,51 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   done = false;
   failure: DmgError | undefined;
   private engine: Engine | undefined;
-  private input: ChunkInput | undefined;
+  private feed: Feed | undefined;
   private out: Uint8Array | undefined;
-  /** The compressed piece being inflated and where its unconsumed bytes start. */
-  private piece: Uint8Array = EMPTY;
-  private pieceAt = 0;
-  /** The pako cursor that judges the chunk once native zlib has seen an anomaly. */
+  /** Output still to discard: the window a resumed inflater decodes from the history. */
+  private skip = 0;
+  private readonly recorder: BoundaryRecorder | undefined;
+  /** The cursor that judges the chunk once native zlib has seen an anomaly. */
   private judge: ChunkCursor | undefined;
 
-  constructor(readonly ctx: DecodeContext) {
+  constructor(
+    readonly ctx: DecodeContext,
+    private readonly start?: Start,
+  ) {
     // Degenerate contexts take the pako path throughout, and so do budgets too tight for the
-    // 1 MiB buffer: a budget refusal is then pako's own, as on the core.
+    // 1 MiB buffer: a budget refusal is then pako's own, as on the core. A resumed cursor
+    // lets the budget error through (the reader then decodes from the chunk start).
     if (ctx.length === 0 || ctx.outputSize === 0 || !this.acquire()) {
       this.judge = zlibCodec.open(ctx);
       return;
     }
-    this.engine = idleEngines.pop() ?? newEngine();
-    this.out = idleBuffers.pop() ?? new Uint8Array(OUT_BUFFER);
+    this.engine = takeEngine(start ? "raw" : "zlib");
+    this.out = takeBuffer();
+    if (start) {
+      this.position = start.position;
+      this.skip = start.point.windowLength;
+    }
+    if (ctx.points && boundariesSupported()) {
+      this.recorder = new BoundaryRecorder(ctx, ctx.points, this.position);
+    }
   }
 
-  /** Account the state, output buffer and input piece; false (nothing held) when over budget. */
+  /**
+   * Account the state, buffers and input; false (nothing held) when over budget, but for a
+   * resumed cursor (then the budget error is thrown).
+   */
   private acquire(): boolean {
-    const { memory } = this.ctx;
+    const point = this.start?.point;
+    const bytes = INFLATE_STATE + OUT_BUFFER + Feed.extra(point);
     try {
-      memory.acquire(INFLATE_STATE + OUT_BUFFER, "zlib decoder state and output buffer");
-      this.held = INFLATE_STATE + OUT_BUFFER;
-      // Each piece is inflated whole before the next is read, so one buffer serves them all.
-      this.input = new ChunkInput(this.ctx, INPUT_PIECE, true);
+      this.ctx.memory.acquire(bytes, "zlib decoder state and output buffer");
+      this.held = bytes;
+      this.feed = new Feed(this.ctx, point);
       return true;
     } catch (e) {
-      this.release(false);
-      if (e instanceof DmgError && e.code === "BUDGET_WORKING_MEMORY") return false;
+      this.release();
+      if (!point && e instanceof DmgError && e.code === "BUDGET_WORKING_MEMORY") return false;
       throw e;
     }
   }
@@ -133,48 +120,74 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   }
 
   private async step(max: number): Promise<Uint8Array> {
-    const { ctx } = this;
-    const input = this.input!;
+    const { ctx, recorder } = this;
+    const engine = this.engine!;
+    const feed = this.feed!;
     const out = this.out!;
     const remaining = ctx.outputSize - this.position;
     // Past the declared size, room for one byte: producing it proves an overrun (E25).
     const cap = remaining > 0 ? Math.min(max, OUT_BUFFER, remaining) : 1;
+    let produced = 0;
+    // Output since the last call that did not stop at a boundary: the calls in between make
+    // up the one call a cursor that does not record would have made.
+    let call = 0;
     for (;;) {
-      if (this.pieceAt === this.piece.length && input.left > 0) {
-        this.piece = (await input.next()) ?? EMPTY;
-        this.pieceAt = 0;
-      }
-      // Z_FINISH once all input is in: zlib then reports a stream cut short as an error.
-      const last = input.left === 0;
-      const flush = last ? constants.Z_FINISH : constants.Z_NO_FLUSH;
-      const left = this.piece.length - this.pieceAt;
-      const r = inflateStep(this.engine!, flush, this.piece, this.pieceAt, left, out, cap);
+      await feed.refill();
+      // All input is in once this piece is: Z_FINISH then reports a stream cut short as an
+      // error. Before that, a recording cursor stops at every block boundary (Z_BLOCK) and goes
+      // on: it hands out the same pieces as one that does not record (so the bytes decoded
+      // before an error are the same).
+      const { last, left } = feed;
+      const flush = last ? Z_FINISH : recorder ? Z_BLOCK : Z_NO_FLUSH;
+      const skipping = this.skip > 0;
+      const room = skipping ? Math.min(this.skip, OUT_BUFFER) : cap - produced;
+      const r = engineStep(engine, flush, feed.piece, feed.at, left, out, produced, room);
       if (r === undefined) return this.handOver(max);
-      const [produced, consumed] = r;
-      this.pieceAt += consumed;
-      if (produced > 0) {
-        if (remaining <= 0) return this.handOver(max);
-        this.position += produced;
-        return out.subarray(0, produced);
+      const [got, consumed] = r;
+      feed.at += consumed;
+      const progress = got > 0 || consumed > 0;
+      if (skipping) {
+        // The window, decoded from the history: not output, but the recorder's tail.
+        recorder?.keep(out.subarray(produced, produced + got));
+        this.skip -= got;
+        if (progress || (left === 0 && !last)) continue;
+        return this.handOver(max);
       }
-      if (consumed > 0 || (left === 0 && !last)) continue;
-      // No progress with room for output: the stream has ended (under Z_FINISH, without an
-      // error). It must end exactly at the declared size with no input left over.
-      if (remaining > 0 || this.pieceAt < this.piece.length || !last) return this.handOver(max);
+      if (got > 0 && remaining <= 0) return this.handOver(max);
+      produced += got;
+      call += got;
+      // Stopped, after some progress, with room and input left: at a block boundary.
+      const stopped = flush === Z_BLOCK && progress && got < room && consumed < left;
+      if (stopped && !feed.inPrefix) recorder!.note(produced, feed.consumed);
+      if (produced === cap) break;
+      if (stopped) continue;
+      if (call > 0) break;
+      if (progress || (left === 0 && !last)) continue;
+      // No progress with room for output: under Z_FINISH without an error, the stream has
+      // ended. It must end exactly at the declared size with no input left over; a resumed
+      // cursor cannot check the Adler-32.
+      if (this.start || remaining > 0 || left > 0 || !last) return this.handOver(max);
       this.done = true;
       this.close();
       return EMPTY;
     }
+    await recorder?.settle(out, produced, this.position, feed.near);
+    this.position += produced;
+    return out.subarray(0, produced);
   }
 
   /**
-   * Native zlib saw something other than an honest stream: let the pako cursor decode the
-   * chunk again, skip what was already handed out, and continue (it raises the error).
+   * Native zlib saw something other than an honest stream (or a resumed cursor reached the
+   * end): let a judge decode the chunk again from its start, skip what was already handed out,
+   * and continue (it raises the error, or checks the end).
    */
   private async handOver(max: number): Promise<Uint8Array> {
     const handedOut = this.position;
-    this.release(false);
-    const judge = zlibCodec.open(this.ctx);
+    const resumed = this.start !== undefined;
+    this.release();
+    // Judges record no points.
+    const ctx = { ...this.ctx, points: undefined };
+    const judge = resumed ? new NativeZlibCursor(ctx) : zlibCodec.open(ctx);
     this.judge = judge;
     for (let skipped = 0; skipped < handedOut; ) {
       const piece = await judge.next(handedOut - skipped);
@@ -184,68 +197,47 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
     return judge.next(max);
   }
 
-  /** Give back memory and, when still clean, the engine and buffer for the next chunk. */
-  private release(clean: boolean): void {
-    const z = this.engine;
-    if (z) {
-      this.engine = undefined;
-      if (clean && !z.destroyed && idleEngines.length < POOL) {
-        z.reset();
-        idleEngines.push(z);
-      } else if (!z.destroyed) z.close();
-    }
-    if (this.out) {
-      if (idleBuffers.length < POOL) idleBuffers.push(this.out);
-      this.out = undefined;
-    }
-    this.input?.close();
-    this.input = undefined;
+  /** Give back memory, the engine and the buffer. */
+  private release(): void {
+    if (this.engine) giveEngine(this.start ? "raw" : "zlib", this.engine);
+    this.engine = undefined;
+    if (this.out) giveBuffer(this.out);
+    this.out = undefined;
+    this.recorder?.close();
+    this.feed?.close();
+    this.feed = undefined;
     if (this.held) this.ctx.memory.release(this.held);
     this.held = 0;
   }
 
   close(): void {
     this.judge?.close();
-    this.release(this.done);
+    this.release();
   }
 }
-
-/** True when node:zlib exposes the synchronous handle this codec drives, and it inflates. */
-function nativeHandleWorks(): boolean {
-  try {
-    const z = newEngine();
-    if (typeof z._handle?.writeSync !== "function" || !(z._writeState instanceof Uint32Array)) {
-      return false;
-    }
-    const raw = new TextEncoder().encode("native zlib self-test ".repeat(50));
-    const packed = deflateSync(raw);
-    const out = new Uint8Array(raw.length + 1);
-    const r = inflateStep(z, constants.Z_FINISH, packed, 0, packed.length, out, out.length);
-    z.close();
-    const same = r !== undefined && r[0] === raw.length && r[1] === packed.length;
-    // And an error must show as a destroyed engine.
-    const bad = newEngine();
-    const broken = inflateStep(bad, constants.Z_FINISH, raw, 0, raw.length, out, out.length);
-    return same && Buffer.compare(out.subarray(0, raw.length), raw) === 0 && broken === undefined;
-  } catch {
-    return false;
-  }
-}
-
-/** True when {@link nativeZlibCodec} can be used on this Node version (checked once). */
-export const nativeZlibAvailable: boolean = nativeHandleWorks();
 
 /**
  * The UDZO codec through node:zlib, with pako judging any chunk that is not an honest zlib
  * stream. Register it with `registerCodec` (the Node entry point does) only when
- * {@link nativeZlibAvailable} is true. It offers no index points and cannot resume: a cursor
- * asked to record points (a read that seeks) is pako's, whose inflater state can be saved.
+ * {@link nativeZlibAvailable} is true. Its cursors offer block-boundary points and resume at
+ * them natively; points cost little to pack, so it asks for compact ones whenever memory is
+ * short.
  */
 export const nativeZlibCodec: Codec = {
   type: zlibCodec.type,
   name: zlibCodec.name,
+  packsCheaply: true,
   open(ctx: DecodeContext): ChunkCursor {
-    return ctx.points ? zlibCodec.open(ctx) : new NativeZlibCursor(ctx);
+    // Where node:zlib does not stop at block boundaries as expected, pako makes the points.
+    if (ctx.points && !boundariesSupported()) return zlibCodec.open(ctx);
+    return new NativeZlibCursor(ctx);
+  },
+  resume(ctx: DecodeContext, point: ResumePoint): ChunkCursor {
+    const s = zlibPoint(point, ctx, false);
+    // Snapshots come from pako (a budget too tight for native buffers): pako resumes them.
+    if (s instanceof InflateSnapshot) return zlibCodec.resume!(ctx, point);
+    if (!s) decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
+    return new NativeZlibCursor(ctx, { point: s, position: point.position });
   },
 };
 
