@@ -218,6 +218,7 @@ describe("usage errors: exit code 2", () => {
     ["a bad number", ["--max-tables", "12Q", ZLIB], /--max-tables needs a non-negative number/],
     ["a flag without its value", [ZLIB, "--max-tables"], /--max-tables needs a value/],
     ["a flag of another command", ["info", "--quick", ZLIB], /--quick does not apply to info/],
+    ["--fsync where nothing is written", ["check", "--fsync", ZLIB], /--fsync does not apply/],
     ["a bad choice", ["create", ZLIB, "x", "--codec", "lz4"], /--codec must be one of zlib, raw/],
     [
       "a mistyped command",
@@ -361,6 +362,14 @@ describe("extract", () => {
     const r = cli(["extract", ZLIB, out]);
     expect(r.status).toBe(0);
     expect(r.out).toMatch(/extracted .*: 9400320 bytes/);
+    expectSameBytes(readFileSync(out), await diskOf(ZLIB));
+    expect(readdirSync(tmp).filter((n) => n.endsWith(".tmp"))).toEqual([]);
+  });
+
+  it("--fsync writes the same disk, flushed before the rename", async () => {
+    const out = join(tmp, "synced.img");
+    const r = cli(["extract", "--fsync", ZLIB, out]);
+    expect(r.status).toBe(0);
     expectSameBytes(readFileSync(out), await diskOf(ZLIB));
     expect(readdirSync(tmp).filter((n) => n.endsWith(".tmp"))).toEqual([]);
   });

@@ -33,6 +33,8 @@ export interface Args {
   json: boolean;
   quick: boolean;
   chunks: boolean;
+  /** `--fsync`: flush the output file to disk before renaming it into place. */
+  fsync: boolean;
   offset?: number;
   length?: number;
   budget: Partial<Budget>;
@@ -76,6 +78,7 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--json", on((a) => Object.assign(a, { json: true }))],
   ["--quick", on((a) => Object.assign(a, { quick: true }), ["check"])],
   ["--chunks", on((a) => Object.assign(a, { chunks: true }), ["info"])],
+  ["--fsync", on((a) => Object.assign(a, { fsync: true }), ["extract", "create"])],
   ["--offset", take((a, v, f) => Object.assign(a, { offset: parseSize(v, f) }), ["cat"])],
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
   [
@@ -159,6 +162,7 @@ export function parseArgs(argv: readonly string[]): Args {
     json: false,
     quick: false,
     chunks: false,
+    fsync: false,
     budget: {},
     write: {},
   };

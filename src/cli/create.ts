@@ -56,7 +56,8 @@ export async function runCreate(args: Args, io: Io): Promise<number> {
     summary = toStd
       ? await toStdout(raw, args, io, progress)
       : await removingTempFilesOnSignal(
-          () => createDmg(raw, out, { ...args.write, onProgress: progress.update }),
+          () =>
+            createDmg(raw, out, { ...args.write, sync: args.fsync, onProgress: progress.update }),
           () => progress.clear(),
         );
   } catch (e) {

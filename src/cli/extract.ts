@@ -92,6 +92,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
         extractDmg(file, out, {
           budget: args.budget,
           threads: args.threads,
+          sync: args.fsync,
           onProgress: progress.update,
         }),
       () => progress.clear(),

@@ -59,7 +59,8 @@ Usage:
   dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
                                              (--chunks: also every chunk)
   dmg-validate extract FILE OUT              write the whole virtual disk to OUT
-                                             (OUT "-": standard output)
+                                             (OUT "-": standard output); zero blocks
+                                             become holes (a sparse file)
   dmg-validate cat FILE [--offset N] [--length N]
                                              write those bytes of the virtual disk to
                                              standard output (default: all of it)
@@ -72,6 +73,10 @@ Options for create:
   --level N                 zlib level, -1 to 9 (default 6)
   --no-checksums            write no CRC32 checksums
   --zero zero|ignore|none   how all-zero chunks are stored (default zero)
+
+Options for extract and create:
+  --fsync                   flush the output to disk before renaming it into place (it is
+                            written under a temporary name either way)
 
 Budgets (check, info, extract, cat): exceeding one is reported as BUDGET_* and exit code 1.
 ${budgets.join("\n")}

@@ -1,6 +1,7 @@
 /**
  * Writing a file all at once or not at all: bytes go to a temporary file next to the target,
- * which is flushed and renamed over the target only when every byte is written.
+ * which is renamed over the target only when every byte is written (and, when asked, flushed
+ * to disk first).
  */
 import { unlinkSync } from "node:fs";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
@@ -151,9 +152,13 @@ class BufferedFileSink implements ByteSink {
 
 /**
  * Write the file at `path` through `fill`, atomically: `fill` gets a {@link ByteSink} over a
- * temporary file in the same directory; when it resolves, the data is flushed to disk and the
- * temporary file renamed over `path`. When `fill` or any write fails, the temporary file is
- * removed and the error rethrown, so `path` is either untouched or complete.
+ * temporary file in the same directory; when it resolves, the temporary file is renamed over
+ * `path`. When `fill` or any write fails, the temporary file is removed and the error rethrown,
+ * so `path` is either untouched or complete.
+ *
+ * With `options.sync`, the data is flushed to disk before the rename and the directory after
+ * it, so that the file survives a power cut too. Off by default, as in `qemu-img convert`,
+ * `cp` and 7-Zip: on a 1 GiB extract the flush was a third of the time.
  *
  * Writes are buffered (1 MiB) and must be awaited one at a time; the sink is done with what it
  * was given once `write` resolves, so callers may reuse their buffers. When `path` is a
@@ -169,7 +174,7 @@ class BufferedFileSink implements ByteSink {
 export async function writeFileAtomic(
   path: string,
   fill: (sink: ByteSink) => Promise<void>,
-  options: { sparse?: boolean } = {},
+  options: { sparse?: boolean; sync?: boolean } = {},
 ): Promise<void> {
   if (typeof path !== "string" || path.length === 0) {
     throw new DmgError("INVALID_ARGUMENT", "output path must be a non-empty string");
@@ -191,10 +196,12 @@ export async function writeFileAtomic(
     const sink = new BufferedFileSink(handle, path, options.sparse === true);
     await fill(sink);
     await sink.finish();
-    try {
-      await handle.sync();
-    } catch (e) {
-      throw new DmgError("IO_ERROR", `cannot flush ${path} to disk: ${fsReason(e)}`);
+    if (options.sync) {
+      try {
+        await handle.sync();
+      } catch (e) {
+        throw new DmgError("IO_ERROR", `cannot flush ${path} to disk: ${fsReason(e)}`);
+      }
     }
     const h = handle;
     handle = undefined;
@@ -209,7 +216,7 @@ export async function writeFileAtomic(
       throw new DmgError("IO_ERROR", `cannot replace ${path}: ${fsReason(e)}`);
     }
     pending.delete(temp);
-    await syncDirectory(dirname(path));
+    if (options.sync) await syncDirectory(dirname(path));
   } catch (e) {
     await handle?.close().catch(() => undefined);
     if (pending.delete(temp)) await unlink(temp).catch(() => undefined);

@@ -59,6 +59,12 @@ export interface ExtractOptions extends OpenOptions, ThreadOptions {
    * every byte.
    */
   sparse?: boolean;
+  /**
+   * Flush the output to disk before renaming it into place (default false), so that it also
+   * survives a power cut; the rename alone already guarantees all or nothing on any failure
+   * of the extraction itself.
+   */
+  sync?: boolean;
 }
 
 /** Options for {@link validateDmg} on Node. */
@@ -166,7 +172,7 @@ export async function extractDmg(
           await out.settle();
         }
       },
-      { sparse },
+      { sparse, sync: options.sync === true },
     );
     return { bytes: done };
   } finally {
@@ -176,7 +182,8 @@ export async function extractDmg(
 
 /**
  * Make a UDIF image of the raw disk file `rawPath` at `outPath` (written atomically, like
- * {@link extractDmg}). Compression uses node:zlib unless `options.deflate` is given.
+ * {@link extractDmg}; `options.sync` flushes it to disk first). Compression uses node:zlib
+ * unless `options.deflate` is given.
  *
  * @throws DmgError INVALID_ARGUMENT for bad options, IO_ERROR when the input cannot be read or
  *   the output cannot be written.
@@ -184,14 +191,19 @@ export async function extractDmg(
 export async function createDmg(
   rawPath: string,
   outPath: string,
-  options: WriteOptions = {},
+  options: WriteOptions & { sync?: boolean } = {},
 ): Promise<WriteSummary> {
   const src = await fileSource(rawPath);
   try {
     let summary: WriteSummary | undefined;
-    await writeFileAtomic(outPath, async (sink) => {
-      summary = await writeDmg(src, sink, { ...options, deflate: options.deflate ?? nodeDeflate });
-    });
+    const { sync, ...write } = options;
+    await writeFileAtomic(
+      outPath,
+      async (sink) => {
+        summary = await writeDmg(src, sink, { ...write, deflate: write.deflate ?? nodeDeflate });
+      },
+      { sync: sync === true },
+    );
     return summary!;
   } finally {
     await src.close?.();
