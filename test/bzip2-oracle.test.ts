@@ -2,19 +2,13 @@
  * Our bzip2 decoder against seek-bzip (its test oracle: seek-bzip needs Node's Buffer, so it
  * cannot serve the browser-safe core) on streams made by the reference bzip2 encoder.
  */
-import { spawnSync } from "node:child_process";
 import Bunzip from "seek-bzip";
 import { describe, expect, it } from "vitest";
 import { MemoryMeter } from "../src/budget.js";
 import { bytesSource } from "../src/bytes/source.js";
 import { bzip2Codec } from "../src/codecs/bzip2.js";
+import { bzip2 } from "./helpers/prop-payloads.js";
 import { requireTool } from "./helpers/reference.js";
-
-function bzip2(data: Uint8Array, level: number): Uint8Array {
-  const r = spawnSync("bzip2", ["-c", `-${level}`], { input: data, maxBuffer: 1 << 28 });
-  if (r.status !== 0) throw new Error(`bzip2 failed: ${r.stderr}`);
-  return new Uint8Array(r.stdout);
-}
 
 async function ours(compressed: Uint8Array, size: number): Promise<Uint8Array> {
   const cursor = bzip2Codec.open({

@@ -30,14 +30,22 @@ import {
   V2_MAX_HEADER_SIZE,
   v2HeaderSize,
 } from "./lzfse-fse.js";
+import {
+  LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
+  LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
+  LZFSE_COMPRESSEDV2_BLOCK_MAGIC,
+  LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
+  LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
+} from "./lzfse-magic.js";
 import { LzBlock, LzvnBlock } from "./lzvn.js";
 
-/** Block magics: the little-endian u32 of their four characters. */
-export const LZFSE_ENDOFSTREAM_BLOCK_MAGIC = 0x24787662; // bvx$
-export const LZFSE_UNCOMPRESSED_BLOCK_MAGIC = 0x2d787662; // bvx-
-export const LZFSE_COMPRESSEDV1_BLOCK_MAGIC = 0x31787662; // bvx1
-export const LZFSE_COMPRESSEDV2_BLOCK_MAGIC = 0x32787662; // bvx2
-export const LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC = 0x6e787662; // bvxn
+export {
+  LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
+  LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
+  LZFSE_COMPRESSEDV2_BLOCK_MAGIC,
+  LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
+  LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
+};
 
 /** Output kept for matches: at least the largest distance (LZFSE 262139, LZVN 65535). */
 const HISTORY = 256 * 1024;

@@ -12,6 +12,11 @@ import type { Codec } from "./codec.js";
 import { zlibCodec } from "./zlib.js";
 
 const codecs = new Map<number, Codec>();
+/** The built-in codecs loaded so far, whether or not a caller's codec replaced them. */
+const builtins = new Map<number, Codec>([
+  [adcCodec.type, adcCodec],
+  [zlibCodec.type, zlibCodec],
+]);
 
 /** The decoders loaded on first need, by chunk type. */
 const LOADERS = new Map<number, () => Promise<Codec>>([
@@ -43,11 +48,12 @@ export async function loadCodecs(types: Iterable<number> = LOADERS.keys()): Prom
   const waits: Promise<void>[] = [];
   for (const type of new Set(types)) {
     const load = LOADERS.get(type);
-    if (!load || codecs.has(type)) continue;
+    if (!load || builtins.has(type)) continue;
     let wait = loading.get(type);
     if (wait === undefined) {
       wait = load().then(
         (codec) => {
+          builtins.set(type, codec);
           if (!codecs.has(type)) registerCodec(codec);
         },
         () => {
@@ -59,6 +65,14 @@ export async function loadCodecs(types: Iterable<number> = LOADERS.keys()): Prom
     waits.push(wait);
   }
   await Promise.all(waits);
+}
+
+/**
+ * The built-in codec for `type` if it is loaded, even where a caller's codec replaced it (the
+ * reader falls back on it to resume at index points where the caller's cannot).
+ */
+export function builtinCodec(type: number): Codec | undefined {
+  return builtins.get(type);
 }
 
 /**

@@ -5,7 +5,6 @@
  */
 import type { MemoryMeter } from "../budget.js";
 import type { ByteSource } from "../bytes/source.js";
-import { bzip2Codec } from "../codecs/bzip2.js";
 import type {
   ChunkCursor,
   Codec,
@@ -13,23 +12,13 @@ import type {
   PointRecorder,
   ResumePoint,
 } from "../codecs/codec.js";
-import { codecFor } from "../codecs/registry.js";
-import { zlibCodec } from "../codecs/zlib.js";
+import { builtinCodec, codecFor } from "../codecs/registry.js";
 import { DmgError } from "../errors.js";
-import { chunkTypeName, SECTOR_SIZE, UDBZ, UDZO } from "../format/types.js";
+import { chunkTypeName, SECTOR_SIZE } from "../format/types.js";
 import type { ChunkIndex } from "./chunk-index.js";
 
 /** Resuming at a point costs about as much as decoding this many bytes. */
 export const RESUME_COST = 128 * 1024;
-
-/**
- * Codecs that resume at index points, for chunk types whose registered codec cannot (one
- * registered by a user; the built-in ones, node:zlib's included, resume themselves).
- */
-const SEEKABLE: ReadonlyMap<number, Codec> = new Map([
-  [UDZO, zlibCodec],
-  [UDBZ, bzip2Codec],
-]);
 
 /** The registered codec of chunk `i`; CHUNK_TYPE_UNSUPPORTED when there is none. */
 export function registeredCodec(index: ChunkIndex, i: number): Codec {
@@ -49,7 +38,10 @@ export function registeredCodec(index: ChunkIndex, i: number): Codec {
 
 /** The codec that resumes at points for chunks of `type` (`codec` itself if it can). */
 export function seekableCodec(codec: Codec, type: number): Codec | undefined {
-  return codec.resume ? codec : SEEKABLE.get(type);
+  if (codec.resume) return codec;
+  // A codec registered by a user that cannot resume: the built-in one can (zlib, bzip2).
+  const builtin = builtinCodec(type);
+  return builtin?.resume ? builtin : undefined;
 }
 
 /** What a codec needs to decode chunk `i`, with `points` to offer the points it passes. */

@@ -46,9 +46,9 @@ export interface ThreadOptions {
 /** Options for {@link extractDmg}. */
 export interface ExtractOptions extends OpenOptions, ThreadOptions {
   /**
-   * When worker threads start: "auto" (default) once decoding proves much slower than writing
-   * (bzip2, ADC), so never where writing is the bottleneck (node:zlib on few cores); "always"
-   * at once.
+   * Whether worker threads start: "auto" (default) where they pay, judged by the image's codecs
+   * and the thread count (bzip2, ADC, LZFSE and XZ chunks: yes; zlib chunks on node:zlib with
+   * two threads: no, writing keeps the second core busy); "always" whenever `threads` allows.
    */
   threadStart?: "auto" | "always";
   /** Called as bytes are written, with virtual bytes done and the disk size. */

@@ -12,16 +12,14 @@ import { SINK_BUFFER } from "./file-sink.js";
 import { nativeZlibCodec } from "./native-zlib-codec.js";
 import { ChunkPool, type Taken } from "./parallel.js";
 
-/** Worker threads start when decoding has taken this many times longer than writing... */
-const DECODE_BOUND = 4;
-/** ...measured over the first this many milliseconds. */
-const PROBE_MS = 250;
-
 /**
- * Whether worker threads can speed up writing `image`'s disk. Not when two threads at most may
+ * Whether worker threads can speed up writing `image`'s disk, judged by its codecs: yes when it
+ * has chunks of a codec slower than writing (bzip2, ADC, LZFSE, XZ: decoders in JavaScript, at
+ * 20-170 MB/s a core) or more than two threads may decode. Not when two threads at most may
  * decode and every compressed chunk is zlib on node:zlib: it inflates at ~1 GB/s, the second
  * core is busy with the writes, and a worker costs ~25 MiB of memory (measured on a 1 GiB
- * image: no faster, 40% more resident memory).
+ * image: no faster, 40% more resident memory). (Timing the first writes against the decoding
+ * cannot tell: a write's completion waits for the decoder to yield, so writing looks slow.)
  *
  * @internal
  */
@@ -42,8 +40,8 @@ export interface DiskWriteOptions {
   /** Threads decoding at most, this one included. */
   threads: number;
   /**
-   * When worker threads start: "auto" once decoding proves much slower than writing (so never
-   * for node:zlib on few cores, where writing takes as long), "always" at once.
+   * Whether worker threads start: "auto" (default) where they pay (see
+   * {@link workersMayPay}), "always" whenever there is more than one task.
    */
   start?: "auto" | "always";
   /** Called after each write with the bytes done so far. */
@@ -65,26 +63,20 @@ export async function writeDisk(
   const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
   const reader = new ImageReader(source, index, memory);
   const { path, threads, onProgress } = options;
-  const always = options.start === "always";
+  const wanted =
+    path !== undefined &&
+    threads > 1 &&
+    (options.start === "always" || workersMayPay(image, threads));
   let pool: ChunkPool | undefined;
-  let probing = path !== undefined && threads > 1 && (always || workersMayPay(image, threads));
-  let decoding = 0;
   let done = 0;
-  const began = performance.now();
   const write = async (piece: Uint8Array) => {
     await out.write(piece);
     done += piece.length;
     onProgress?.(done);
   };
   try {
+    if (wanted) pool = ChunkPool.start(path, image, { threads, mode: "data" });
     for (let i = 0; i < index.count; i++) {
-      if (probing && (always || performance.now() - began >= PROBE_MS)) {
-        probing = false;
-        if (always || decoding > DECODE_BOUND * out.busy) {
-          const from = { from: i, decompressed: meter.total };
-          pool = ChunkPool.start(path!, image, { threads, mode: "data", ...from });
-        }
-      }
       const size = index.sectorCount[i] * SECTOR_SIZE;
       const got: Taken = pool ? await pool.take(i, write) : { done: false, from: 0 };
       if (got.done) {
@@ -92,13 +84,7 @@ export async function writeDisk(
         if (got.error) throw got.error;
         continue;
       }
-      let t = performance.now();
-      for await (const piece of reader.chunkPieces(i, got.from, size, meter)) {
-        decoding += performance.now() - t;
-        await write(piece);
-        t = performance.now();
-      }
-      decoding += performance.now() - t;
+      for await (const piece of reader.chunkPieces(i, got.from, size, meter)) await write(piece);
     }
   } finally {
     reader.closeOpen();
@@ -118,8 +104,6 @@ export class OverlappedWriter {
   private current = 0;
   private used = 0;
   private inFlight: Promise<void> = Promise.resolve();
-  /** Milliseconds the sink has spent on writes so far. */
-  busy = 0;
 
   constructor(private readonly sink: ByteSink) {}
 
@@ -136,10 +120,7 @@ export class OverlappedWriter {
 
   private async send(): Promise<void> {
     await this.inFlight;
-    const t = performance.now();
-    this.inFlight = this.sink.write(this.buffers[this.current].subarray(0, this.used)).then(() => {
-      this.busy += performance.now() - t;
-    });
+    this.inFlight = this.sink.write(this.buffers[this.current].subarray(0, this.used));
     // Its failure is raised by the next send or end(), not as an unhandled rejection.
     this.inFlight.catch(() => undefined);
     this.current ^= 1;
