@@ -565,7 +565,7 @@ async function main() {
     if (want(5)) rows.push(...(await openRows(ctx, many.path)));
     if (want(6)) {
       rows.push(...(await codecRows(ctx, "zlib chunks", { ...small, size }, "zlib")));
-      rows.push(...(await pythonZlibRow(ctx, small)));
+      rows.push(...(await pythonZlibRow(ctx, { ...small, size })));
       if (haveBzip2)
         rows.push(...(await codecRows(ctx, "bzip2 chunks", { ...bz, size }, "bzip2", BZIP2)));
       rows.push(...(await codecRows(ctx, apple.name, apple, "lzfse")));
