@@ -4,12 +4,8 @@
  */
 import { existsSync } from "node:fs";
 import { type Args, nearCommand, parseArgs, UsageError } from "./args.js";
-import { runCheck } from "./check.js";
-import { runCreate } from "./create.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn } from "./exit.js";
-import { runCat, runExtract } from "./extract.js";
 import { helpText, version } from "./help.js";
-import { runInfo } from "./info.js";
 import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
 
 /** The parsed command line with the options main() takes itself. */
@@ -48,12 +44,18 @@ function takeThreads(argv: string[]): { rest: string[]; threads?: number } {
   return { rest, threads };
 }
 
-const COMMANDS: Record<Args["command"], (args: RunArgs, io: Io) => Promise<number>> = {
-  check: runCheck,
-  info: runInfo,
-  extract: runExtract,
-  cat: runCat,
-  create: runCreate,
+type Runner = (args: RunArgs, io: Io) => Promise<number>;
+
+/**
+ * Each command's module, loaded when it runs: an extract need not load the validator's or
+ * the writer's command code (every module loaded stays in resident memory).
+ */
+const COMMANDS: Record<Args["command"], () => Promise<Runner>> = {
+  check: async () => (await import("./check.js")).runCheck,
+  info: async () => (await import("./info.js")).runInfo,
+  extract: async () => (await import("./extract.js")).runExtract,
+  cat: async () => (await import("./extract.js")).runCat,
+  create: async () => (await import("./create.js")).runCreate,
 };
 
 /**
@@ -99,7 +101,8 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       await writeOut(io.stdout, `dmg-validate ${version()}\n`);
       return EXIT_OK;
     }
-    return await COMMANDS[args.command](args, io);
+    const run = await COMMANDS[args.command]();
+    return await run(args, io);
   } catch (e) {
     if (e instanceof UsageError) return usage(io, e);
     if (e instanceof OutputClosed) return EXIT_OK;
