@@ -125,18 +125,6 @@ export interface DmgImage {
   };
 }
 
-/** The chunk types of `index` (runs of one type cost one set lookup). */
-function chunkTypes(index: ChunkIndex): Set<number> {
-  const types = new Set<number>();
-  let last = -1;
-  for (let i = 0; i < index.count; i++) {
-    if (index.type[i] === last) continue;
-    last = index.type[i];
-    types.add(last);
-  }
-  return types;
-}
-
 /**
  * Open a UDIF image. Checks the whole structure (trailer, map, tables, chunk layout, budgets)
  * but decodes no chunk. Throws a {@link DmgError} for anything malformed or over budget.
@@ -166,6 +154,8 @@ export async function openDmg(source: SourceLike, options: OpenOptions = {}): Pr
   }
   const located: LocatedTable[] = [];
   const tables: PartitionTable[] = [];
+  /** Every chunk type code of the image, for the decoders to load. */
+  const types = new Set<number>();
   let entries = 0;
   for (let t = 0; t < map.blkx.length; t++) {
     const res = map.blkx[t];
@@ -182,10 +172,20 @@ export async function openDmg(source: SourceLike, options: OpenOptions = {}): Pr
     }
     checkMishLayout(mish, res.fileOffset, t);
     located.push({ mish, fileOffset: res.fileOffset });
+    // Counted by type code (runs of one type cost one lookup), named once per type.
+    const counts = new Map<number, number>();
+    const type = mish.entries.type;
+    for (let i = 0; i < mish.count; ) {
+      let j = i + 1;
+      while (j < mish.count && type[j] === type[i]) j++;
+      counts.set(type[i], (counts.get(type[i]) ?? 0) + j - i);
+      i = j;
+    }
     const histogram: Record<string, number> = {};
-    for (let i = 0; i < mish.count; i++) {
-      const name = chunkTypeName(mish.entries.type[i]);
-      histogram[name] = (histogram[name] ?? 0) + 1;
+    for (const [code, n] of counts) {
+      const name = chunkTypeName(code);
+      histogram[name] = (histogram[name] ?? 0) + n;
+      types.add(code);
     }
     const table: PartitionTable = {
       index: t,
@@ -204,7 +204,7 @@ export async function openDmg(source: SourceLike, options: OpenOptions = {}): Pr
     tables.push(table);
   }
   const index = buildChunkIndex(located, koly, budget);
-  await loadCodecs(chunkTypes(index));
+  await loadCodecs(types);
   // Attack class A8 and real files: one file in the wild states a sector count of 0.
   if (koly.sectorCount !== index.totalSectors) {
     warnings.push(

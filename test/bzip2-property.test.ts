@@ -12,11 +12,10 @@
 import fc from "fast-check";
 import Bunzip from "seek-bzip";
 import { describe, expect } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
-import { bytesSource } from "../src/bytes/source.js";
 import { bzip2Codec } from "../src/codecs/bzip2.js";
 import type { DecodeContext, PointRecorder, ResumePoint } from "../src/codecs/codec.js";
 import { DmgError } from "../src/errors.js";
+import { chunkContext } from "./helpers/chunk-context.js";
 import { bzip2, haveBzip2 } from "./helpers/prop-payloads.js";
 import { property } from "./helpers/prop-run.js";
 
@@ -89,15 +88,7 @@ const levelArb = fc.integer({ min: 1, max: 9 });
 const maxArb = fc.constantFrom(1, 3, 7, 64, 4096, 65_535, 1 << 20);
 
 function ctxOf(compressed: Uint8Array, outputSize: number, points?: PointRecorder): DecodeContext {
-  return {
-    source: bytesSource(compressed),
-    offset: 0,
-    length: compressed.length,
-    outputSize,
-    memory: new MemoryMeter(32 << 20),
-    where: { table: 0, chunk: 0 },
-    points,
-  };
+  return chunkContext(compressed, outputSize, { points });
 }
 
 /** Decode from the start (or `point`) in pieces of at most `max`: the bytes, or the DmgError. */

@@ -9,8 +9,6 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MemoryMeter } from "../src/budget.js";
-import { bytesSource } from "../src/bytes/source.js";
-import type { DecodeContext } from "../src/codecs/codec.js";
 import {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
   LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
@@ -31,6 +29,7 @@ import { ULFO } from "../src/format/types.js";
 import { openDmg } from "../src/index.js";
 import { encodeLzfse } from "../src/write/lzfse-encode.js";
 import { buildDmg } from "../src/write/model.js";
+import { chunkContext } from "./helpers/chunk-context.js";
 import { REAL } from "./helpers/corpus.js";
 import { requireTool, sevenZipExtract } from "./helpers/reference.js";
 
@@ -63,17 +62,7 @@ const VECTORS: Vector[] = readFileSync(join(FIXTURES, "README.md"), "utf8")
 const vector = (name: string) => VECTORS.find((v) => v.name === name)!;
 
 function contextFor(stream: Uint8Array, outputSize: number, memory = new MemoryMeter(32 * MiB)) {
-  const source = new Uint8Array(CHUNK_AT + stream.length + 50).fill(0x5a);
-  source.set(stream, CHUNK_AT);
-  const ctx: DecodeContext = {
-    source: bytesSource(source),
-    offset: CHUNK_AT,
-    length: stream.length,
-    outputSize,
-    memory,
-    where: WHERE,
-  };
-  return ctx;
+  return chunkContext(stream, outputSize, { at: CHUNK_AT, memory, where: WHERE });
 }
 
 /** Decode a whole stream in pieces of at most `piece` bytes; the meter must end empty. */

@@ -6,7 +6,6 @@ import { deflateSync, inflateSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { MemoryMeter } from "../src/budget.js";
-import { bytesSource } from "../src/bytes/source.js";
 import type { Codec, DecodeContext } from "../src/codecs/codec.js";
 import { codecFor } from "../src/codecs/registry.js";
 import { zlibCodec } from "../src/codecs/zlib.js";
@@ -14,6 +13,7 @@ import { DmgError } from "../src/errors.js";
 import { UDZO } from "../src/format/types.js";
 import "../src/node/index.js";
 import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/native-zlib-codec.js";
+import { chunkContext } from "./helpers/chunk-context.js";
 import { boundaries } from "./helpers/zlib-points.js";
 
 const MiB = 1024 * 1024;
@@ -22,16 +22,11 @@ const WHERE = { table: 2, chunk: 5 };
 const AT = 777;
 
 function ctxFor(compressed: Uint8Array, outputSize: number, limit = 32 * MiB): DecodeContext {
-  const all = new Uint8Array(AT + compressed.length + 100).fill(0x5c);
-  all.set(compressed, AT);
-  return {
-    source: bytesSource(all),
-    offset: AT,
-    length: compressed.length,
-    outputSize,
+  return chunkContext(compressed, outputSize, {
+    at: AT,
     memory: new MemoryMeter(limit),
     where: WHERE,
-  };
+  });
 }
 
 /** What decoding one chunk gave: its bytes, or its error as plain fields. */

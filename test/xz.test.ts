@@ -10,8 +10,6 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { MemoryMeter } from "../src/budget.js";
 import { crc32 } from "../src/bytes/crc32.js";
-import { bytesSource } from "../src/bytes/source.js";
-import type { DecodeContext } from "../src/codecs/codec.js";
 import { codecFor, loadCodecs } from "../src/codecs/registry.js";
 import { xzCodec } from "../src/codecs/xz.js";
 import { Crc64 } from "../src/codecs/xz-crc64.js";
@@ -20,6 +18,7 @@ import { readVarint } from "../src/codecs/xz-input.js";
 import { UDZE, ULMO } from "../src/format/types.js";
 import { DmgError, openDmg, validateDmg } from "../src/index.js";
 import { buildDmg, type ChunkModel } from "../src/write/model.js";
+import { chunkContext } from "./helpers/chunk-context.js";
 import { REAL } from "./helpers/corpus.js";
 import { requireTool, type SkipContext, sevenZipExtract } from "./helpers/reference.js";
 
@@ -59,17 +58,7 @@ function xz(t: SkipContext, data: Uint8Array, args: string[]): Uint8Array {
 }
 
 function ctxFor(stream: Uint8Array, outputSize: number, memory = new MemoryMeter(32 * MiB)) {
-  const all = new Uint8Array(AT + stream.length + 100).fill(0x5a);
-  all.set(stream, AT);
-  const ctx: DecodeContext = {
-    source: bytesSource(all),
-    offset: AT,
-    length: stream.length,
-    outputSize,
-    memory,
-    where: WHERE,
-  };
-  return ctx;
+  return chunkContext(stream, outputSize, { at: AT, memory, where: WHERE });
 }
 
 /** Decode a whole chunk in pieces of at most `max`, checking each piece's size. */

@@ -1,10 +1,10 @@
 /** What the zlib index-point tests share: data, contexts, recorders and decodes. */
 import { expect } from "vitest";
 import { MemoryMeter } from "../../src/budget.js";
-import { bytesSource } from "../../src/bytes/source.js";
 import type { Codec, DecodeContext, PointRecorder, ResumePoint } from "../../src/codecs/codec.js";
 import { streamBoundaries } from "../../src/codecs/zlib-boundary.js";
 import { DmgError } from "../../src/errors.js";
+import { chunkContext } from "./chunk-context.js";
 
 export const MiB = 1024 * 1024;
 /** The compressed bytes sit at this offset of the source, so error offsets are exercised. */
@@ -62,17 +62,13 @@ export function ctxFor(
   rec?: PointRecorder,
   limit = 32 * MiB,
 ): DecodeContext {
-  const all = new Uint8Array(AT + compressed.length).fill(0xee);
-  all.set(compressed, AT);
-  return {
-    source: bytesSource(all),
-    offset: AT,
-    length: compressed.length,
-    outputSize: size,
-    memory: new MemoryMeter(limit),
+  const memory = new MemoryMeter(limit);
+  return chunkContext(compressed, size, {
+    at: AT,
+    memory,
     where: { table: 0, chunk: 5 },
     points: rec,
-  };
+  });
 }
 
 /**
