@@ -9,12 +9,12 @@ import { spawn } from "node:child_process";
 import { createCipheriv, createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
-import { MemoryMeter } from "../dist/budget.js";
 import { crc32 } from "../dist/bytes/crc32.js";
-import { bytesSource } from "../dist/bytes/source.js";
 import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+import { MemoryMeter } from "../dist/core/limits.js";
 import { crc32Checksum } from "../dist/format/checksum.js";
 import { TERMINATOR, UDBZ, UDZE, ULFO, ULMO } from "../dist/format/types.js";
+import { bytesSource } from "../dist/sources/source.js";
 import { EntryList, imageTail, tableBlob, tableCrcUpdate } from "../dist/write/layout.js";
 import { WHOLE_DISK_NAME, writeDmg } from "../dist/write/writer.js";
 

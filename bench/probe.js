@@ -11,9 +11,9 @@
  *                                                 lzfse, xz), up to MAX bytes out
  */
 
-import { MemoryMeter } from "../dist/budget.js";
 import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
-import { zlibCodec } from "../dist/codecs/zlib.js";
+import { zlibCodec } from "../dist/codecs/zlib/zlib.js";
+import { MemoryMeter } from "../dist/core/limits.js";
 import { fileSource, openDmg } from "../dist/node/index.js";
 import { READ, randomOffsets } from "./measure.js";
 

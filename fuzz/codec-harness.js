@@ -3,9 +3,10 @@
  * interface of src/codecs/codec.ts with its contract checked, and, for codecs that resume at
  * index points, every point resumed and compared with the decode from the chunk start.
  */
-import { MemoryMeter } from "../dist/budget.js";
-import { bytesSource } from "../dist/bytes/source.js";
+
 import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+import { MemoryMeter } from "../dist/core/limits.js";
+import { bytesSource } from "../dist/sources/source.js";
 
 // Every decoder, loaded once (top-level await) before the first input.
 await loadCodecs();

@@ -8,8 +8,9 @@
  * Targets import the compiled library from dist/ (`npm run build` first): jazzer.js instruments
  * it there.
  */
-import { resolveBudget } from "../dist/budget.js";
-import { DmgError } from "../dist/errors.js";
+
+import { DmgError } from "../dist/core/errors.js";
+import { resolveBudget } from "../dist/core/limits.js";
 import { PIECE } from "../dist/image/reader.js";
 
 /** Budget overrides for the targets: small enough that one input costs milliseconds. */

@@ -6,15 +6,8 @@
  *
  * @packageDocumentation
  */
-export { BUDGET_KEYS, type Budget, DEFAULT_BUDGET, resolveBudget } from "./budget.js";
+
 export { crc32 } from "./bytes/crc32.js";
-export {
-  type ByteSource,
-  blobSource,
-  bytesSource,
-  type SourceLike,
-  toSource,
-} from "./bytes/source.js";
 export type { ChunkCursor, Codec, DecodeContext } from "./codecs/codec.js";
 export { registerCodec } from "./codecs/registry.js";
 export {
@@ -25,7 +18,8 @@ export {
   isBudgetCode,
   type WarningCode,
   WarningCodes,
-} from "./errors.js";
+} from "./core/errors.js";
+export { BUDGET_KEYS, type Budget, DEFAULT_BUDGET, resolveBudget } from "./core/limits.js";
 export type { Checksum } from "./format/checksum.js";
 export type { Koly } from "./format/koly.js";
 export {
@@ -42,7 +36,7 @@ export {
   ULFO,
   ULMO,
 } from "./format/types.js";
-export type { MapLayout } from "./map.js";
+export type { MapLayout } from "./image/map.js";
 export {
   type ChunkInfo,
   type DmgImage,
@@ -50,11 +44,18 @@ export {
   type OpenOptions,
   openDmg,
   type PartitionTable,
-} from "./open.js";
+} from "./image/open.js";
 export {
   type ChecksumOutcome,
   type ImageSummary,
   type ValidateOptions,
   type ValidationReport,
   validateDmg,
-} from "./validate.js";
+} from "./image/validate.js";
+export {
+  type ByteSource,
+  blobSource,
+  bytesSource,
+  type SourceLike,
+  toSource,
+} from "./sources/source.js";

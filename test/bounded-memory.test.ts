@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_BUDGET } from "../src/budget.js";
+import { DEFAULT_BUDGET } from "../src/core/limits.js";
 import { openDmg } from "../src/index.js";
-import { fileSource } from "../src/node/file-source.js";
+import { fileSource } from "../src/node/io/file-source.js";
 import { writeDmg } from "../src/write/writer.js";
 import { syntheticBytes, syntheticDisk } from "./helpers/synthetic.js";
 

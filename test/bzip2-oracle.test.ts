@@ -4,9 +4,9 @@
  */
 import Bunzip from "seek-bzip";
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
-import { bytesSource } from "../src/bytes/source.js";
-import { bzip2Codec } from "../src/codecs/bzip2.js";
+import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
+import { MemoryMeter } from "../src/core/limits.js";
+import { bytesSource } from "../src/sources/source.js";
 import { bzip2 } from "./helpers/prop-payloads.js";
 import { requireTool } from "./helpers/reference.js";
 

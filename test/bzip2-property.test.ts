@@ -12,9 +12,9 @@
 import fc from "fast-check";
 import Bunzip from "seek-bzip";
 import { describe, expect } from "vitest";
-import { bzip2Codec } from "../src/codecs/bzip2.js";
+import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
 import type { DecodeContext, PointRecorder, ResumePoint } from "../src/codecs/codec.js";
-import { DmgError } from "../src/errors.js";
+import { DmgError } from "../src/core/errors.js";
 import { chunkContext } from "./helpers/chunk-context.js";
 import { bzip2, haveBzip2 } from "./helpers/prop-payloads.js";
 import { property } from "./helpers/prop-run.js";

@@ -8,10 +8,10 @@
  * pointer past the block, and truncation anywhere.
  */
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
-import { bytesSource } from "../src/bytes/source.js";
-import { bzip2Codec } from "../src/codecs/bzip2.js";
-import { DmgError } from "../src/errors.js";
+import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
+import { DmgError } from "../src/core/errors.js";
+import { MemoryMeter } from "../src/core/limits.js";
+import { bytesSource } from "../src/sources/source.js";
 
 /** bzip2's CRC-32, most significant bit first. */
 function crc32(data: Uint8Array): number {

@@ -19,11 +19,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { BUDGET_KEYS } from "../src/budget.js";
 import { parseSize, UsageError } from "../src/cli/args.js";
 import type { Io, OutStream } from "../src/cli/io.js";
 import { main } from "../src/cli/main.js";
 import { BIG_WORK, Progress } from "../src/cli/progress.js";
+import { BUDGET_KEYS } from "../src/core/limits.js";
 import { openDmg } from "../src/index.js";
 
 // In-process runs see a validateDmg that fails like a bug would for a file named "boom.dmg".

@@ -9,15 +9,14 @@ import { join } from "node:path";
 import { inflateSync } from "node:zlib";
 import { Deflate, deflate, deflateRaw, Z_FULL_FLUSH, Z_SYNC_FLUSH } from "pako";
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
-import { type ByteSource, bytesSource } from "../src/bytes/source.js";
-import { adcCodec } from "../src/codecs/adc.js";
-import { bzip2Codec } from "../src/codecs/bzip2.js";
+import { adcCodec } from "../src/codecs/adc/adc.js";
+import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
 import type { Codec, DecodeContext } from "../src/codecs/codec.js";
 import { codecFor, loadCodecs, registerCodec } from "../src/codecs/registry.js";
-import { xzCodec } from "../src/codecs/xz.js";
-import { zlibCodec } from "../src/codecs/zlib.js";
-import { DmgError } from "../src/errors.js";
+import { xzCodec } from "../src/codecs/xz/xz.js";
+import { zlibCodec } from "../src/codecs/zlib/zlib.js";
+import { DmgError } from "../src/core/errors.js";
+import { MemoryMeter } from "../src/core/limits.js";
 import { parseKoly } from "../src/format/koly.js";
 import { parseMish } from "../src/format/mish.js";
 import {
@@ -32,6 +31,7 @@ import {
   ULFO,
   ULMO,
 } from "../src/format/types.js";
+import { type ByteSource, bytesSource } from "../src/sources/source.js";
 import { adcEncode, adcLiteral, adcMatch } from "./helpers/adc-encode.js";
 
 const MiB = 1024 * 1024;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { crc32, crc32Combine, crc32Zeros } from "../src/bytes/crc32.js";
 import { Cursor, Writer } from "../src/bytes/cursor.js";
-import { DmgError } from "../src/errors.js";
+import { DmgError } from "../src/core/errors.js";
 
 describe("Cursor", () => {
   it("reads big-endian fields and refuses to run past its slice", () => {

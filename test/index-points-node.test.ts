@@ -6,10 +6,10 @@
 import { deflateSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { BlockPoint } from "../src/codecs/zlib-boundary.js";
+import { BlockPoint } from "../src/codecs/zlib/zlib-boundary.js";
 import { UDZE, UDZO } from "../src/format/types.js";
 import { DmgError, type DmgImage, openDmg } from "../src/node/index.js";
-import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/native-zlib-codec.js";
+import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/zlib/native-zlib-codec.js";
 import { buildDmg } from "../src/write/model.js";
 import { MiB, mixed, same } from "./helpers/zlib-points.js";
 

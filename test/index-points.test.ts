@@ -3,8 +3,8 @@
  * cheap packers always; a pass from a chunk start spaced by its even share of the cap.
  */
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
 import type { Codec } from "../src/codecs/codec.js";
+import { MemoryMeter } from "../src/core/limits.js";
 import { MIN_GAP, PointStore } from "../src/image/index-points.js";
 
 const MiB = 1024 * 1024;

@@ -4,9 +4,9 @@
  * that passes from chunk to chunk instead of a new one per piece.
  */
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
-import { type ByteSource, bytesSource } from "../src/bytes/source.js";
 import { ChunkInput, INPUT_PIECE } from "../src/codecs/input.js";
+import { MemoryMeter } from "../src/core/limits.js";
+import { type ByteSource, bytesSource } from "../src/sources/source.js";
 
 /** A source that copies into `into` when given one (as a file source does) and counts reads. */
 function copyingSource(data: Uint8Array): ByteSource & { fresh: number } {

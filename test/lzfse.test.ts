@@ -8,7 +8,6 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
 import {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
   LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
@@ -16,15 +15,16 @@ import {
   LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
   lzfseCodec,
-} from "../src/codecs/lzfse.js";
+} from "../src/codecs/lzfse/lzfse.js";
 import {
   type LzfseBlockHeader,
   parseV2Header,
   V1_HEADER_SIZE,
   v2HeaderSize,
-} from "../src/codecs/lzfse-fse.js";
+} from "../src/codecs/lzfse/lzfse-fse.js";
 import { codecFor, loadCodecs } from "../src/codecs/registry.js";
-import { DmgError } from "../src/errors.js";
+import { DmgError } from "../src/core/errors.js";
+import { MemoryMeter } from "../src/core/limits.js";
 import { ULFO } from "../src/format/types.js";
 import { openDmg } from "../src/index.js";
 import { encodeLzfse } from "../src/write/lzfse-encode.js";

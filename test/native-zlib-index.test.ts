@@ -8,11 +8,11 @@ import fc from "fast-check";
 import { deflate } from "pako";
 import { describe, expect, it } from "vitest";
 import type { ResumePoint } from "../src/codecs/codec.js";
-import { zlibCodec } from "../src/codecs/zlib.js";
-import { BlockPoint } from "../src/codecs/zlib-boundary.js";
-import { DmgError } from "../src/errors.js";
-import { boundariesSupported, exactBit } from "../src/node/native-zlib-bits.js";
-import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/native-zlib-codec.js";
+import { zlibCodec } from "../src/codecs/zlib/zlib.js";
+import { BlockPoint } from "../src/codecs/zlib/zlib-boundary.js";
+import { DmgError } from "../src/core/errors.js";
+import { boundariesSupported, exactBit } from "../src/node/zlib/native-zlib-bits.js";
+import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/zlib/native-zlib-codec.js";
 import {
   boundaries,
   ctxFor,

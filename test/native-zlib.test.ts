@@ -5,14 +5,14 @@
 import { deflateSync, inflateSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { MemoryMeter } from "../src/budget.js";
 import type { Codec, DecodeContext } from "../src/codecs/codec.js";
 import { codecFor } from "../src/codecs/registry.js";
-import { zlibCodec } from "../src/codecs/zlib.js";
-import { DmgError } from "../src/errors.js";
+import { zlibCodec } from "../src/codecs/zlib/zlib.js";
+import { DmgError } from "../src/core/errors.js";
+import { MemoryMeter } from "../src/core/limits.js";
 import { UDZO } from "../src/format/types.js";
 import "../src/node/index.js";
-import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/native-zlib-codec.js";
+import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/zlib/native-zlib-codec.js";
 import { chunkContext } from "./helpers/chunk-context.js";
 import { boundaries } from "./helpers/zlib-points.js";
 

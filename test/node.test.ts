@@ -16,8 +16,6 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { writeFileAtomic } from "../src/node/file-sink.js";
-import { fileSource } from "../src/node/file-source.js";
 import {
   createDmg,
   DmgError,
@@ -26,7 +24,9 @@ import {
   openDmg,
   validateDmg,
 } from "../src/node/index.js";
-import { workersMayPay } from "../src/node/write-disk.js";
+import { writeFileAtomic } from "../src/node/io/file-sink.js";
+import { fileSource } from "../src/node/io/file-source.js";
+import { workersMayPay } from "../src/node/io/write-disk.js";
 
 const REAL = join(import.meta.dirname, "..", "corpus", "real");
 const ZLIB = join(REAL, "jhermsmeier_node-udif_zlib-compressed.dmg");

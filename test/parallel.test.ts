@@ -29,7 +29,7 @@ import { assemble, expectedDisk, type ImageSpec } from "./helpers/prop-build.js"
 import { bzip2, fillContent, haveBzip2 } from "./helpers/prop-payloads.js";
 
 type Lib = typeof import("../src/node/index.js");
-type Parallel = typeof import("../src/node/parallel.js");
+type Parallel = typeof import("../src/node/parallel/parallel.js");
 
 const ROOT = join(import.meta.dirname, "..");
 const MiB = 1024 * 1024;

@@ -10,7 +10,7 @@ import { deflate } from "pako";
 import { describe, expect, it } from "vitest";
 import type { Codec } from "../src/codecs/codec.js";
 import { registerCodec } from "../src/codecs/registry.js";
-import { zlibCodec } from "../src/codecs/zlib.js";
+import { zlibCodec } from "../src/codecs/zlib/zlib.js";
 import { UDBZ, UDRW, UDZE, UDZO } from "../src/format/types.js";
 import { DmgError, type DmgImage, openDmg } from "../src/index.js";
 import { buildDmg, type ChunkModel } from "../src/write/model.js";

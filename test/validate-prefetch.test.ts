@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
-import { DmgError } from "../src/errors.js";
+import { DmgError } from "../src/core/errors.js";
 import { SECTOR_SIZE } from "../src/format/types.js";
-import type { DmgImage } from "../src/open.js";
-import { type ChunkPrefetch, validateDmg } from "../src/validate.js";
+import type { DmgImage } from "../src/image/open.js";
+import { type ChunkPrefetch, validateDmg } from "../src/image/validate.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 
 const disk = new Uint8Array(40 * 4096).map(

@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { constants, deflateSync, inflateRawSync } from "node:zlib";
 import { deflate, inflateRaw } from "pako";
 import { describe, expect, it } from "vitest";
-import { zlibCodec } from "../src/codecs/zlib.js";
+import { zlibCodec } from "../src/codecs/zlib/zlib.js";
 import {
   BlockPoint,
   pointByte,
@@ -16,10 +16,10 @@ import {
   resumeStart,
   STORED_HEADER,
   storedHistory,
-} from "../src/codecs/zlib-boundary.js";
-import { FAR_GAP, POINT_ALIGN } from "../src/codecs/zlib-points.js";
-import { InflateSnapshot, snapshotsSupported } from "../src/codecs/zlib-snapshot.js";
-import { DmgError } from "../src/errors.js";
+} from "../src/codecs/zlib/zlib-boundary.js";
+import { FAR_GAP, POINT_ALIGN } from "../src/codecs/zlib/zlib-points.js";
+import { InflateSnapshot, snapshotsSupported } from "../src/codecs/zlib/zlib-snapshot.js";
+import { DmgError } from "../src/core/errors.js";
 import {
   boundaries,
   ctxFor,

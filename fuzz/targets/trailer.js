@@ -3,9 +3,10 @@
  * readers look for it (last 512 bytes, the last 515, offset 0), parsed (and must parse back
  * the same after serializeKoly), and its ranges checked against the file size.
  */
-import { bytesSource } from "../../dist/bytes/source.js";
+
 import { checkKolyRanges, parseKoly, serializeKoly } from "../../dist/format/koly.js";
-import { locateKoly } from "../../dist/locate.js";
+import { locateKoly } from "../../dist/image/locate.js";
+import { bytesSource } from "../../dist/sources/source.js";
 import { invariant, sameAfterRoundTrip, tolerate } from "../harness.js";
 
 export async function fuzz(data) {

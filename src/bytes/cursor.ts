@@ -3,7 +3,7 @@
  * its end. Every parser reads through one, so a short structure is a TRUNCATED error, never
  * a read of garbage (dmg2img read 204 bytes of mish from a 185-byte buffer).
  */
-import { at, DmgError, type ErrorCode } from "../errors.js";
+import { at, DmgError, type ErrorCode } from "../core/errors.js";
 
 const TWO_32 = 0x1_0000_0000;
 

@@ -2,7 +2,7 @@
  * Command-line parsing: the command, its operands, and flags checked against the command they
  * are given to. Any mistake is a {@link UsageError} (exit code 2).
  */
-import { BUDGET_KEYS, type Budget } from "../budget.js";
+import { BUDGET_KEYS, type Budget } from "../core/limits.js";
 import type { WriteOptions } from "../write/writer.js";
 
 /** A mistake in the command line. */

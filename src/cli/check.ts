@@ -1,8 +1,8 @@
 /** `dmg-validate [check] FILE...`: validate each file and print one result per file. */
 import { basename } from "node:path";
-import { DmgError, errorFinding } from "../errors.js";
+import { DmgError, errorFinding } from "../core/errors.js";
+import type { ValidationReport } from "../image/validate.js";
 import { validateDmg } from "../node/index.js";
-import type { ValidationReport } from "../validate.js";
 import { EXIT_INTERNAL, EXIT_INVALID, EXIT_IO, EXIT_OK, reportInternal, worse } from "./exit.js";
 import { type Io, OutputClosed, writeOut } from "./io.js";
 import type { RunArgs } from "./main.js";

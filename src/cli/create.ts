@@ -1,6 +1,6 @@
 /** `dmg-validate create RAW OUT [options]`: a UDIF image of a raw disk file. */
 import { basename } from "node:path";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { createDmg, fileSource, nodeDeflate } from "../node/index.js";
 import { type WriteSummary, writeDmg } from "../write/writer.js";
 import { type Args, UsageError } from "./args.js";

@@ -1,5 +1,5 @@
 /** Exit codes, and how an error becomes one and a message. */
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { UsageError } from "./args.js";
 import { type Io, OutputClosed, writeOut } from "./io.js";
 import { errorText } from "./output.js";

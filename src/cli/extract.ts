@@ -3,9 +3,9 @@
  * disk, or a range of it, to a file (written atomically) or to standard output.
  */
 import { basename } from "node:path";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { type DmgImage, extractDmg, OverlappedWriter, openDmg, writeDisk } from "../node/index.js";
-import { defaultThreads } from "../node/parallel.js";
+import { defaultThreads } from "../node/parallel/parallel.js";
 import { type Args, UsageError } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
 import { type Io, OutputClosed, type OutStream, streamSink, writeOut } from "./io.js";

@@ -1,7 +1,7 @@
 /** The text of `dmg-validate --help` and `--version`. */
 import { readFileSync } from "node:fs";
-import { BUDGET_KEYS, type Budget, DEFAULT_BUDGET } from "../budget.js";
-import { ErrorCodes } from "../errors.js";
+import { ErrorCodes } from "../core/errors.js";
+import { BUDGET_KEYS, type Budget, DEFAULT_BUDGET } from "../core/limits.js";
 
 /** What each budget limits, in a few words. */
 const BUDGET_HELP: Partial<Record<keyof Budget, string>> = {

@@ -1,5 +1,5 @@
 /** `dmg-validate info FILE`: the trailer, layout, tables and warnings of one image. */
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
 import { type ChunkInfo, type DmgImage, openDmg } from "../node/index.js";
 import type { Args } from "./args.js";

@@ -2,7 +2,7 @@
  * The CLI's standard streams, and writing to them with backpressure and a quiet stop when the
  * reader goes away (`dmg-validate extract x.dmg - | head -c 10`).
  */
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import type { ByteSink } from "../write/writer.js";
 
 /** A writable stream as the CLI uses it. */

@@ -1,7 +1,7 @@
 /** Formatting of findings, reports and sizes, for people and for JSON. */
-import type { DmgError, Finding } from "../errors.js";
+import type { DmgError, Finding } from "../core/errors.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
-import type { ChecksumOutcome, ValidationReport } from "../validate.js";
+import type { ChecksumOutcome, ValidationReport } from "../image/validate.js";
 
 /** `0x1f00`. */
 export function hex(n: number): string {

@@ -2,7 +2,7 @@
  * Interrupted writes: on SIGINT or SIGTERM, the temporary output file is removed before the
  * process ends with the signal, so an interrupt leaves nothing half-written either.
  */
-import { removePendingTempFiles } from "../node/file-sink.js";
+import { removePendingTempFiles } from "../node/io/file-sink.js";
 
 const SIGNALS: NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP"];
 

@@ -2,9 +2,10 @@
  * The one small interface every chunk codec implements: open a cursor over one chunk's
  * compressed bytes that yields its decoded bytes in order, capped at the declared size.
  */
-import type { MemoryMeter } from "../budget.js";
-import type { ByteSource } from "../bytes/source.js";
-import { DmgError, type ErrorCode, type ErrorLocation } from "../errors.js";
+
+import { DmgError, type ErrorCode, type ErrorLocation } from "../core/errors.js";
+import type { MemoryMeter } from "../core/limits.js";
+import type { ByteSource } from "../sources/source.js";
 
 /** What a codec is given to decode one chunk. */
 export interface DecodeContext {

@@ -2,7 +2,7 @@
  * Feeds a chunk's compressed bytes to a decoder in bounded pieces, so a 250 MB chunk is never
  * read into memory at once. The piece buffer is accounted as working memory.
  */
-import { readExact } from "../bytes/source.js";
+import { readExact } from "../sources/source.js";
 import type { DecodeContext } from "./codec.js";
 
 /** Default size of one compressed read. */

@@ -7,9 +7,9 @@
  * code to download (browsers) and resident memory (about 1 MiB apiece on Node).
  */
 import { UDBZ, ULFO, ULMO } from "../format/types.js";
-import { adcCodec } from "./adc.js";
+import { adcCodec } from "./adc/adc.js";
 import type { Codec } from "./codec.js";
-import { zlibCodec } from "./zlib.js";
+import { zlibCodec } from "./zlib/zlib.js";
 
 const codecs = new Map<number, Codec>();
 /** The built-in codecs loaded so far, whether or not a caller's codec replaced them. */
@@ -20,9 +20,9 @@ const builtins = new Map<number, Codec>([
 
 /** The decoders loaded on first need, by chunk type. */
 const LOADERS = new Map<number, () => Promise<Codec>>([
-  [UDBZ, async () => (await import("./bzip2.js")).bzip2Codec],
-  [ULFO, async () => (await import("./lzfse.js")).lzfseCodec],
-  [ULMO, async () => (await import("./xz.js")).xzCodec],
+  [UDBZ, async () => (await import("./bzip2/bzip2.js")).bzip2Codec],
+  [ULFO, async () => (await import("./lzfse/lzfse.js")).lzfseCodec],
+  [ULMO, async () => (await import("./xz/xz.js")).xzCodec],
 ]);
 const loading = new Map<number, Promise<void>>();
 

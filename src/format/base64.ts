@@ -13,7 +13,7 @@
  *   byte string);
  * - the decoded size is compared with the caller's limit before the output is allocated.
  */
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 

@@ -1,6 +1,6 @@
 /** The 136-byte UDIF checksum struct: u32 type, u32 bit count, 128 bytes of value. */
 import { type Cursor, Writer } from "../bytes/cursor.js";
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
 
 export const CHECKSUM_SIZE = 136;
 export const CHECKSUM_NONE = 0;

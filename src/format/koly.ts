@@ -2,7 +2,7 @@
  * The koly trailer: 512 bytes, normally the last of the file, that point at everything else.
  */
 import { Cursor, Writer } from "../bytes/cursor.js";
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
 import { type Checksum, readChecksum, writeChecksum } from "./checksum.js";
 
 export const KOLY_SIZE = 512;

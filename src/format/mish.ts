@@ -4,7 +4,7 @@
  * property list or raw in the legacy resource fork.
  */
 import { Cursor, Writer } from "../bytes/cursor.js";
-import { DmgError, type ErrorLocation } from "../errors.js";
+import { DmgError, type ErrorLocation } from "../core/errors.js";
 import { type Checksum, readChecksum, writeChecksum } from "./checksum.js";
 import { CHUNK_TYPE_NAMES, COMMENT, TERMINATOR } from "./types.js";
 

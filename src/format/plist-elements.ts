@@ -3,8 +3,9 @@
  * where, the frame an open element is read into, and the value a closed element makes
  * (all but `<data>`, whose text the builder decodes from the plist's bytes).
  */
-import type { Budget } from "../budget.js";
-import { at, DmgError } from "../errors.js";
+
+import { at, DmgError } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { BLKX } from "./resources.js";
 

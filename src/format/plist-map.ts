@@ -3,8 +3,9 @@
  * `plist > dict > resource-fork > dict > <type> > array of dicts`, each dict with `Attributes`,
  * `CFName`, `Data` (base64), `ID` and `Name`.
  */
-import type { Budget } from "../budget.js";
-import { at, DmgError, type ErrorLocation } from "../errors.js";
+
+import { at, DmgError, type ErrorLocation } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { structureError } from "./plist-elements.js";
 import { BLKX, type BlkxResource, type ResourceMap } from "./resources.js";

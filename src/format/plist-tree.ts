@@ -4,8 +4,8 @@
  * saxes in pieces; the text of `<data>` elements is left to plist-data.ts.
  */
 import { SaxesParser } from "#saxes";
-import type { Budget } from "../budget.js";
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { doctypeStart, internalSubsetStart, isXmlSpace, Positions } from "./plist-bytes.js";
 import { dataValue, SkippedNotBase64, skipData } from "./plist-data.js";

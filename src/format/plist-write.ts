@@ -1,7 +1,7 @@
 /**
  * Writing a resource map as an XML property list, laid out like hdiutil's.
  */
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { encodeBase64 } from "./base64.js";
 import { K_ATTRIBUTES, K_CFNAME, K_DATA, K_ID, K_NAME } from "./plist-map.js";
 import { BLKX, type ResourceMap } from "./resources.js";

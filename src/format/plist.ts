@@ -25,8 +25,9 @@
  * plist-tree.ts (the tree builder over saxes), plist-map.ts (the resource map from the tree)
  * and plist-write.ts (serializing a resource map).
  */
-import type { Budget } from "../budget.js";
-import { at, DmgError } from "../errors.js";
+
+import { at, DmgError } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import { firstInvalidUtf8, isAscii } from "./plist-bytes.js";
 import { resourceMap } from "./plist-map.js";
 import { buildTree } from "./plist-tree.js";

@@ -18,9 +18,10 @@
  * serialized from a parsed map is byte-identical in its names; bytes >= 0x80 show as Latin-1
  * rather than their MacRoman characters.
  */
-import type { Budget } from "../budget.js";
+
 import { Cursor } from "../bytes/cursor.js";
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import { BLKX, type ResourceMap } from "./resources.js";
 
 /** Size of the fork header and of its copy at the start of the map. */

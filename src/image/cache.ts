@@ -7,7 +7,7 @@
  * The decoded-data cache holds recently decoded pages of compressed chunks, so that nearby
  * reads (a filesystem walking its metadata) do not decode the same bytes twice.
  */
-import { MemoryMeter } from "../budget.js";
+import { MemoryMeter } from "../core/limits.js";
 
 /** Something holding soft memory that can free some on demand. */
 export interface SoftHolder {

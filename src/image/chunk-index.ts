@@ -2,8 +2,9 @@
  * The chunk index: every data-bearing chunk of every table, sorted by virtual-disk sector,
  * as parallel typed arrays (a 1,000,000-chunk image costs ~44 MB here, not an object each).
  */
-import type { Budget } from "../budget.js";
-import { DmgError } from "../errors.js";
+
+import { DmgError } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
 import type { Koly } from "../format/koly.js";
 import { MAX_SECTOR, type MishTable } from "../format/mish.js";
 import {

@@ -14,8 +14,9 @@
  * It is not LRU per chunk: a filesystem walk visits every partition in turn, and per-chunk LRU
  * would throw away whole indexes on such round-robin use.
  */
-import type { MemoryMeter } from "../budget.js";
+
 import type { Codec, PointRecorder, ResumePoint } from "../codecs/codec.js";
+import type { MemoryMeter } from "../core/limits.js";
 import { tryAcquire } from "./cache.js";
 
 /**

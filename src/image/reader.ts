@@ -6,11 +6,12 @@
  * range (resumed by a codec that can), or a decoder from the chunk start; what lies before the
  * range is decoded and discarded.
  */
-import type { DecompressMeter, MemoryMeter } from "../budget.js";
-import { type ByteSource, readExact } from "../bytes/source.js";
+
 import type { ChunkCursor } from "../codecs/codec.js";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
+import type { DecompressMeter, MemoryMeter } from "../core/limits.js";
 import { isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
+import { type ByteSource, readExact } from "../sources/source.js";
 import { type DecodedCache, PageCollector } from "./cache.js";
 import { type ChunkIndex, findChunk } from "./chunk-index.js";
 import { MIN_CHUNK, type PointStore } from "./index-points.js";

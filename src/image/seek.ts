@@ -3,8 +3,7 @@
  * which records and resumes index points itself when it can; else, for reads that start inside
  * the chunk, a codec that can.
  */
-import type { MemoryMeter } from "../budget.js";
-import type { ByteSource } from "../bytes/source.js";
+
 import type {
   ChunkCursor,
   Codec,
@@ -13,8 +12,10 @@ import type {
   ResumePoint,
 } from "../codecs/codec.js";
 import { builtinCodec, codecFor } from "../codecs/registry.js";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
+import type { MemoryMeter } from "../core/limits.js";
 import { chunkTypeName, SECTOR_SIZE } from "../format/types.js";
+import type { ByteSource } from "../sources/source.js";
 import type { ChunkIndex } from "./chunk-index.js";
 
 /** Resuming at a point costs about as much as decoding this many bytes. */

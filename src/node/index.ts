@@ -5,30 +5,30 @@
  * @packageDocumentation
  */
 
-import type { SourceLike } from "../bytes/source.js";
-import { DmgError, errorFinding } from "../errors.js";
-import { type DmgImage, type OpenOptions, openDmg as openCore } from "../open.js";
+import { DmgError, errorFinding } from "../core/errors.js";
+import { type DmgImage, type OpenOptions, openDmg as openCore } from "../image/open.js";
 import {
   type ValidateHooks,
   type ValidateOptions,
   type ValidationReport,
   validateDmg as validateCore,
-} from "../validate.js";
+} from "../image/validate.js";
+import type { SourceLike } from "../sources/source.js";
 import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
-import { writeFileAtomic } from "./file-sink.js";
-import { fileSource } from "./file-source.js";
-import { nodeDeflate } from "./native-zlib.js";
-import { useNativeZlib } from "./native-zlib-codec.js";
-import { ChunkPool, defaultThreads } from "./parallel.js";
-import { OverlappedWriter, writeDisk } from "./write-disk.js";
+import { writeFileAtomic } from "./io/file-sink.js";
+import { fileSource } from "./io/file-source.js";
+import { OverlappedWriter, writeDisk } from "./io/write-disk.js";
+import { ChunkPool, defaultThreads } from "./parallel/parallel.js";
+import { nodeDeflate } from "./zlib/native-zlib.js";
+import { useNativeZlib } from "./zlib/native-zlib-codec.js";
 
 export * from "../index.js";
 export type { ByteSink, Deflater, WriteOptions, WriteSummary } from "../write/writer.js";
-export { writeFileAtomic } from "./file-sink.js";
-export { fileSource } from "./file-source.js";
-export { nodeDeflate } from "./native-zlib.js";
-export { nativeZlibAvailable, nativeZlibCodec, useNativeZlib } from "./native-zlib-codec.js";
-export { type DiskWriteOptions, OverlappedWriter, writeDisk } from "./write-disk.js";
+export { writeFileAtomic } from "./io/file-sink.js";
+export { fileSource } from "./io/file-source.js";
+export { type DiskWriteOptions, OverlappedWriter, writeDisk } from "./io/write-disk.js";
+export { nodeDeflate } from "./zlib/native-zlib.js";
+export { nativeZlibAvailable, nativeZlibCodec, useNativeZlib } from "./zlib/native-zlib-codec.js";
 
 // Node users get zlib (UDZO) chunks decoded by node:zlib; the browser core keeps pako.
 useNativeZlib();

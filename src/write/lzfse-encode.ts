@@ -7,7 +7,7 @@ import {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
   LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
-} from "../codecs/lzfse-magic.js";
+} from "../codecs/lzfse/lzfse-magic.js";
 
 /** How {@link encodeLzfse} stores the bytes. */
 export type LzfseEncodeMode = "raw" | "lzvn";

@@ -4,7 +4,7 @@
  * Tests and fuzzers use it; it shares the table, fork and trailer layout with the writer.
  */
 import { crc32 } from "../bytes/crc32.js";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { type Checksum, crc32Checksum } from "../format/checksum.js";
 import type { ResourceMap } from "../format/resources.js";
 import { COMMENT, SECTOR_SIZE, TERMINATOR } from "../format/types.js";

@@ -5,10 +5,10 @@
  */
 import { deflate } from "pako";
 import { crc32 } from "../bytes/crc32.js";
-import { type ByteSource, readExact, type SourceLike, toSource } from "../bytes/source.js";
-import { DmgError } from "../errors.js";
+import { DmgError } from "../core/errors.js";
 import { crc32Checksum } from "../format/checksum.js";
 import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDRW, UDZE, UDZO, ULFO } from "../format/types.js";
+import { type ByteSource, readExact, type SourceLike, toSource } from "../sources/source.js";
 import {
   COMMENT_BEGIN,
   COMMENT_END,

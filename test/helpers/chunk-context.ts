@@ -2,10 +2,11 @@
  * A decode context for one chunk whose compressed bytes sit at offset `at` of an in-memory
  * source, padded on both sides, so that codecs are tested with real file offsets in errors.
  */
-import { MemoryMeter } from "../../src/budget.js";
-import { bytesSource } from "../../src/bytes/source.js";
+
 import type { DecodeContext, PointRecorder } from "../../src/codecs/codec.js";
-import type { ErrorLocation } from "../../src/errors.js";
+import type { ErrorLocation } from "../../src/core/errors.js";
+import { MemoryMeter } from "../../src/core/limits.js";
+import { bytesSource } from "../../src/sources/source.js";
 
 export interface ChunkContextOptions {
   /** Offset of the compressed bytes in the source (default 0). */

@@ -4,7 +4,7 @@
  * have, and the error codes its class of attack (ATTACKS.md) may raise.
  */
 import type fc from "fast-check";
-import type { Budget } from "../../src/budget.js";
+import type { Budget } from "../../src/core/limits.js";
 import type { ErrorCode } from "../../src/index.js";
 import { type ImageArbOptions, type ImageRecipe, imageArb } from "./arbitraries.js";
 import type { Built } from "./prop-build.js";

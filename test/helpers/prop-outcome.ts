@@ -5,7 +5,7 @@
  * exception.
  */
 import { expect } from "vitest";
-import type { Budget } from "../../src/budget.js";
+import type { Budget } from "../../src/core/limits.js";
 import { DmgError, type DmgImage, type ErrorCode, openDmg, validateDmg } from "../../src/index.js";
 import type { RangeRecipe } from "./arbitraries.js";
 import { type Built, expectedRange, placeRange } from "./prop-build.js";

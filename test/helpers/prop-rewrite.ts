@@ -3,7 +3,7 @@
  * into the map (XML and/or resource fork) with everything else kept, the XML's <data> elements,
  * and the boundary values written into 64-bit fields.
  */
-import { DEFAULT_BUDGET } from "../../src/budget.js";
+import { DEFAULT_BUDGET } from "../../src/core/limits.js";
 import { CHECKSUM_CRC32, checksumCrc32 } from "../../src/format/checksum.js";
 import { type Koly, parseKoly } from "../../src/format/koly.js";
 import { parseMish } from "../../src/format/mish.js";

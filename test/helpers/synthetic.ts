@@ -1,5 +1,5 @@
 /** Large synthetic disks generated on the fly: position-determined bytes, never held whole. */
-import type { ByteSource } from "../../src/bytes/source.js";
+import type { ByteSource } from "../../src/sources/source.js";
 
 const PERIOD = 65_521; // prime, so the pattern does not align with sectors or chunks
 const BASE = (() => {

@@ -1,9 +1,9 @@
 /** What the zlib index-point tests share: data, contexts, recorders and decodes. */
 import { expect } from "vitest";
-import { MemoryMeter } from "../../src/budget.js";
 import type { Codec, DecodeContext, PointRecorder, ResumePoint } from "../../src/codecs/codec.js";
-import { streamBoundaries } from "../../src/codecs/zlib-boundary.js";
-import { DmgError } from "../../src/errors.js";
+import { streamBoundaries } from "../../src/codecs/zlib/zlib-boundary.js";
+import { DmgError } from "../../src/core/errors.js";
+import { MemoryMeter } from "../../src/core/limits.js";
 import { chunkContext } from "./chunk-context.js";
 
 export const MiB = 1024 * 1024;

@@ -11,9 +11,8 @@
  * Working memory: the block array (4 bytes x 100k x level, at most 3.6 MB), a window of
  * compressed input, one output piece and small tables; all acquired before allocation.
  */
-import type { DmgError } from "../errors.js";
-import { UDBZ } from "../format/types.js";
-import { type BitReader, BLOCK_BYTES_PER_LEVEL, Block, TABLES_BYTES } from "./bzip2-block.js";
+import type { DmgError } from "../../core/errors.js";
+import { UDBZ } from "../../format/types.js";
 import {
   type ChunkCursor,
   type Codec,
@@ -21,8 +20,9 @@ import {
   decodeError,
   guardedNext,
   type ResumePoint,
-} from "./codec.js";
-import { ChunkInput, INPUT_PIECE } from "./input.js";
+} from "../codec.js";
+import { ChunkInput, INPUT_PIECE } from "../input.js";
+import { type BitReader, BLOCK_BYTES_PER_LEVEL, Block, TABLES_BYTES } from "./bzip2-block.js";
 
 /** The decoder refills its input window whenever fewer than this many bytes are buffered. */
 const LOW_WATER = 64 * 1024;

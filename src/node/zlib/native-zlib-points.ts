@@ -4,14 +4,14 @@
  * window packed by node:zlib when the recorder asks for compact points.
  */
 import { constants } from "node:zlib";
-import type { DecodeContext, PointRecorder, ResumePoint } from "../codecs/codec.js";
+import type { DecodeContext, PointRecorder, ResumePoint } from "../../codecs/codec.js";
 import {
   BlockPoint,
   blockPointBytes,
   STORED_HEADER,
   storedHistory,
   WINDOW,
-} from "../codecs/zlib-boundary.js";
+} from "../../codecs/zlib/zlib-boundary.js";
 import { exactBit, type NearInput, ROUND1 } from "./native-zlib-bits.js";
 import { engineStep, giveEngine, takeEngine } from "./native-zlib-engine.js";
 

@@ -8,17 +8,17 @@
  * acquired from the budget once its size is known from the block header, before allocation.
  * Checks: CRC32 and CRC64 are verified; a SHA-256 check is read but not verified.
  */
-import { crc32 } from "../bytes/crc32.js";
-import type { DmgError } from "../errors.js";
-import { ULMO } from "../format/types.js";
+import { crc32 } from "../../bytes/crc32.js";
+import type { DmgError } from "../../core/errors.js";
+import { ULMO } from "../../format/types.js";
 import {
   type ChunkCursor,
   type Codec,
   type DecodeContext,
   decodeError,
   guardedNext,
-} from "./codec.js";
-import { ChunkInput } from "./input.js";
+} from "../codec.js";
+import { ChunkInput } from "../input.js";
 import { LZMA_STATE_BYTES } from "./lzma-decoder.js";
 import { Lzma2Decoder } from "./lzma2.js";
 import { Crc64 } from "./xz-crc64.js";

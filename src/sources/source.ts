@@ -2,7 +2,7 @@
  * The random-access source every reader works over: a size known up front and reads of any
  * range inside it. Files (src/node), Blobs and in-memory arrays all become one.
  */
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../core/errors.js";
 
 /** A random-access source of bytes of known size. */
 export interface ByteSource {

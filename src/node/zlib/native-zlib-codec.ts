@@ -24,13 +24,13 @@ import {
   type GuardedCursor,
   guardedNext,
   type ResumePoint,
-} from "../codecs/codec.js";
-import { registerCodec } from "../codecs/registry.js";
-import { zlibCodec } from "../codecs/zlib.js";
-import type { BlockPoint } from "../codecs/zlib-boundary.js";
-import { zlibPoint } from "../codecs/zlib-points.js";
-import { InflateSnapshot } from "../codecs/zlib-snapshot.js";
-import { DmgError } from "../errors.js";
+} from "../../codecs/codec.js";
+import { registerCodec } from "../../codecs/registry.js";
+import { zlibCodec } from "../../codecs/zlib/zlib.js";
+import type { BlockPoint } from "../../codecs/zlib/zlib-boundary.js";
+import { zlibPoint } from "../../codecs/zlib/zlib-points.js";
+import { InflateSnapshot } from "../../codecs/zlib/zlib-snapshot.js";
+import { DmgError } from "../../core/errors.js";
 import { boundariesSupported } from "./native-zlib-bits.js";
 import {
   type Engine,

@@ -2,15 +2,16 @@
  * Writing the whole virtual disk in order: decoded in this thread and, when they pay off, in
  * worker threads, with one write in flight while the next megabyte is gathered.
  */
-import { DecompressMeter } from "../budget.js";
-import { codecFor } from "../codecs/registry.js";
-import { isCompressed, SECTOR_SIZE, UDZO } from "../format/types.js";
-import { ImageReader } from "../image/reader.js";
-import type { DmgImage } from "../open.js";
-import type { ByteSink } from "../write/writer.js";
+
+import { codecFor } from "../../codecs/registry.js";
+import { DecompressMeter } from "../../core/limits.js";
+import { isCompressed, SECTOR_SIZE, UDZO } from "../../format/types.js";
+import type { DmgImage } from "../../image/open.js";
+import { ImageReader } from "../../image/reader.js";
+import type { ByteSink } from "../../write/writer.js";
+import { ChunkPool, type Taken } from "../parallel/parallel.js";
+import { nativeZlibCodec } from "../zlib/native-zlib-codec.js";
 import { SINK_BUFFER } from "./file-sink.js";
-import { nativeZlibCodec } from "./native-zlib-codec.js";
-import { ChunkPool, type Taken } from "./parallel.js";
 
 /**
  * Whether worker threads can speed up writing `image`'s disk, judged by its codecs: yes when it

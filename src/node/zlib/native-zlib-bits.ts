@@ -19,16 +19,16 @@ import {
   zlibInflate,
   zlibInflateInit2,
 } from "pako";
-import { readExact } from "../bytes/source.js";
-import type { DecodeContext } from "../codecs/codec.js";
-import { FIRST_BLOCK_BIT, streamBoundaries } from "../codecs/zlib-boundary.js";
+import type { DecodeContext } from "../../codecs/codec.js";
+import { FIRST_BLOCK_BIT, streamBoundaries } from "../../codecs/zlib/zlib-boundary.js";
 import {
   inflateBit,
   placeInflate,
   primeInflate,
   snapshotsSupported,
-} from "../codecs/zlib-snapshot.js";
-import { DmgError } from "../errors.js";
+} from "../../codecs/zlib/zlib-snapshot.js";
+import { DmgError } from "../../core/errors.js";
+import { readExact } from "../../sources/source.js";
 import { engineStep, giveEngine, takeEngine } from "./native-zlib-engine.js";
 
 /** Output compared per candidate in the first round... */

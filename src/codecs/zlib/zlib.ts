@@ -18,8 +18,8 @@ import {
   zlibInflateEnd,
   zlibInflateInit,
 } from "pako";
-import type { DmgError } from "../errors.js";
-import { UDZO } from "../format/types.js";
+import type { DmgError } from "../../core/errors.js";
+import { UDZO } from "../../format/types.js";
 import {
   type ChunkCursor,
   type Codec,
@@ -27,8 +27,8 @@ import {
   decodeError,
   guardedNext,
   type ResumePoint,
-} from "./codec.js";
-import { ChunkInput } from "./input.js";
+} from "../codec.js";
+import { ChunkInput } from "../input.js";
 import {
   FAR_GAP,
   loadPoint,

@@ -2,14 +2,15 @@
  * Validation: structure (quick mode), then every chunk decoded and the three CRC32 levels
  * checked (data fork, each table, master), collected into a report instead of thrown.
  */
-import { DecompressMeter } from "./budget.js";
-import { crc32, crc32Combine, crc32Zeros } from "./bytes/crc32.js";
-import { readExact, type SourceLike } from "./bytes/source.js";
-import { DmgError, errorFinding, type Finding, warning } from "./errors.js";
-import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "./format/checksum.js";
-import { SECTOR_SIZE, UDIG, UDZE } from "./format/types.js";
-import { ImageReader } from "./image/reader.js";
+
+import { crc32, crc32Combine, crc32Zeros } from "../bytes/crc32.js";
+import { DmgError, errorFinding, type Finding, warning } from "../core/errors.js";
+import { DecompressMeter } from "../core/limits.js";
+import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
+import { SECTOR_SIZE, UDIG, UDZE } from "../format/types.js";
+import { readExact, type SourceLike } from "../sources/source.js";
 import { type DmgImage, type OpenOptions, openDmg } from "./open.js";
+import { ImageReader } from "./reader.js";
 
 /** Options for {@link validateDmg}. */
 export interface ValidateOptions extends OpenOptions {

@@ -2,7 +2,7 @@
  * node:zlib's deflate for the writer: several times faster than the pure-JS default.
  */
 import { deflateSync } from "node:zlib";
-import type { Deflater } from "../write/writer.js";
+import type { Deflater } from "../../write/writer.js";
 
 /**
  * A {@link Deflater} over node:zlib: a zlib stream (header and Adler-32) at `level` (-1 to 9).

@@ -5,16 +5,17 @@
  * keeps the last 256 KiB of output (more than the largest distance) plus one output piece;
  * a compressed block's payload (under 2 MiB, checked) is read whole, a stored block streamed.
  */
-import { readExact } from "../bytes/source.js";
-import type { DmgError } from "../errors.js";
-import { ULFO } from "../format/types.js";
+
+import type { DmgError } from "../../core/errors.js";
+import { ULFO } from "../../format/types.js";
+import { readExact } from "../../sources/source.js";
 import {
   type ChunkCursor,
   type Codec,
   type DecodeContext,
   decodeError,
   guardedNext,
-} from "./codec.js";
+} from "../codec.js";
 import {
   BackwardBits,
   buildTables,

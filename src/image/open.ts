@@ -2,25 +2,21 @@
  * Opening an image: trailer, partition map, tables, chunk index; then range reads and streams
  * of the virtual disk with working memory bounded by the budget.
  */
-import { type Budget, DecompressMeter, type MemoryMeter, resolveBudget } from "./budget.js";
-import { type ByteSource, type SourceLike, toSource } from "./bytes/source.js";
-import { loadCodecs } from "./codecs/registry.js";
-import { DmgError, type Finding, warning } from "./errors.js";
-import type { Checksum } from "./format/checksum.js";
-import { checkKolyRanges, type Koly } from "./format/koly.js";
-import { checkMishLayout, parseMish } from "./format/mish.js";
-import { chunkTypeName, SECTOR_SIZE } from "./format/types.js";
-import { DecodedCache, SoftMeter } from "./image/cache.js";
-import {
-  buildChunkIndex,
-  type ChunkIndex,
-  findChunk,
-  type LocatedTable,
-} from "./image/chunk-index.js";
-import { PointStore } from "./image/index-points.js";
-import { ImageReader } from "./image/reader.js";
+
+import { loadCodecs } from "../codecs/registry.js";
+import { DmgError, type Finding, warning } from "../core/errors.js";
+import { type Budget, DecompressMeter, type MemoryMeter, resolveBudget } from "../core/limits.js";
+import type { Checksum } from "../format/checksum.js";
+import { checkKolyRanges, type Koly } from "../format/koly.js";
+import { checkMishLayout, parseMish } from "../format/mish.js";
+import { chunkTypeName, SECTOR_SIZE } from "../format/types.js";
+import { type ByteSource, type SourceLike, toSource } from "../sources/source.js";
+import { DecodedCache, SoftMeter } from "./cache.js";
+import { buildChunkIndex, type ChunkIndex, findChunk, type LocatedTable } from "./chunk-index.js";
+import { PointStore } from "./index-points.js";
 import { locateKoly } from "./locate.js";
 import { type MapLayout, readMap } from "./map.js";
+import { ImageReader } from "./reader.js";
 
 /** Options for {@link openDmg}. */
 export interface OpenOptions {

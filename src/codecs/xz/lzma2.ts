@@ -7,7 +7,7 @@
  * working-memory budget before it is allocated (E29), and never larger than the chunk's
  * declared size plus one byte, since no match can reach further back than that.
  */
-import { type DecodeContext, decodeError } from "./codec.js";
+import { type DecodeContext, decodeError } from "../codec.js";
 import { Dictionary, LzmaDecoder } from "./lzma-decoder.js";
 import type { XzInput } from "./xz-input.js";
 

@@ -5,13 +5,13 @@
  * run in worker threads (entry point: parallel-thread.ts) and in the calling thread.
  */
 import * as zlib from "node:zlib";
-import { DecompressMeter, MemoryMeter } from "../budget.js";
-import { crc32 } from "../bytes/crc32.js";
-import type { ByteSource } from "../bytes/source.js";
-import { DmgError, type ErrorCode } from "../errors.js";
-import { SECTOR_SIZE } from "../format/types.js";
-import type { ChunkIndex } from "../image/chunk-index.js";
-import { ImageReader } from "../image/reader.js";
+import { crc32 } from "../../bytes/crc32.js";
+import { DmgError, type ErrorCode } from "../../core/errors.js";
+import { DecompressMeter, MemoryMeter } from "../../core/limits.js";
+import { SECTOR_SIZE } from "../../format/types.js";
+import type { ChunkIndex } from "../../image/chunk-index.js";
+import { ImageReader } from "../../image/reader.js";
+import type { ByteSource } from "../../sources/source.js";
 
 /** Fields of each chunk of a task, in this order, in {@link Task.chunks}. */
 export const TASK_FIELDS = 7; // chunk index, type, table, entry in table, sectors, offset, length

@@ -10,16 +10,16 @@
  * stream has no end marker: it ends with the chunk's compressed bytes. Decoding keeps the last
  * 64 KiB of output (the farthest a match reaches) plus one output piece, never the whole chunk.
  */
-import type { DmgError } from "../errors.js";
-import { UDCO } from "../format/types.js";
+import type { DmgError } from "../../core/errors.js";
+import { UDCO } from "../../format/types.js";
 import {
   type ChunkCursor,
   type Codec,
   type DecodeContext,
   decodeError,
   guardedNext,
-} from "./codec.js";
-import { ChunkInput } from "./input.js";
+} from "../codec.js";
+import { ChunkInput } from "../input.js";
 
 /** Farthest back a match can reach: a 16-bit distance field plus one. */
 const HISTORY = 65536;

@@ -6,9 +6,9 @@
  * uses a feature this reader lacks (reserved flags, reserved check types, filters other than
  * LZMA2) is unsupported (CHUNK_TYPE_UNSUPPORTED): the format keeps the two apart on purpose.
  */
-import { crc32 } from "../bytes/crc32.js";
-import type { ErrorCode } from "../errors.js";
-import { type DecodeContext, decodeError } from "./codec.js";
+import { crc32 } from "../../bytes/crc32.js";
+import type { ErrorCode } from "../../core/errors.js";
+import { type DecodeContext, decodeError } from "../codec.js";
 import { readVarint } from "./xz-input.js";
 
 export const HEADER_MAGIC = [0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00];

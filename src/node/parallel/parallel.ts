@@ -16,11 +16,11 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
-import type { MemoryMeter } from "../budget.js";
-import type { DmgError } from "../errors.js";
-import { isCompressed, isZeroFill, SECTOR_SIZE } from "../format/types.js";
-import type { ChunkIndex } from "../image/chunk-index.js";
-import type { DmgImage } from "../open.js";
+import type { DmgError } from "../../core/errors.js";
+import type { MemoryMeter } from "../../core/limits.js";
+import { isCompressed, isZeroFill, SECTOR_SIZE } from "../../format/types.js";
+import type { ChunkIndex } from "../../image/chunk-index.js";
+import type { DmgImage } from "../../image/open.js";
 import {
   type Batch,
   CONTINUES,

@@ -2,9 +2,9 @@
  * What a native zlib cursor feeds its inflater: the chunk's compressed bytes in pieces and, for
  * a cursor resumed at a block point, first the point's resume prefix (codecs/zlib-boundary.ts).
  */
-import type { DecodeContext } from "../codecs/codec.js";
-import { ChunkInput, INPUT_PIECE } from "../codecs/input.js";
-import { type BlockPoint, pointByte, resumePrefix } from "../codecs/zlib-boundary.js";
+import type { DecodeContext } from "../../codecs/codec.js";
+import { ChunkInput, INPUT_PIECE } from "../../codecs/input.js";
+import { type BlockPoint, pointByte, resumePrefix } from "../../codecs/zlib/zlib-boundary.js";
 import type { NearInput } from "./native-zlib-bits.js";
 
 const EMPTY = new Uint8Array(0);

@@ -4,8 +4,8 @@
  */
 import { constants } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
-import type { ByteSource } from "../bytes/source.js";
-import { at, DmgError } from "../errors.js";
+import { at, DmgError } from "../../core/errors.js";
+import type { ByteSource } from "../../sources/source.js";
 
 /** Short reasons for the errno codes a person is likely to meet. */
 const REASONS: Record<string, string> = {

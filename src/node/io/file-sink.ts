@@ -6,8 +6,8 @@
 import { unlinkSync } from "node:fs";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { DmgError } from "../errors.js";
-import type { ByteSink } from "../write/writer.js";
+import { DmgError } from "../../core/errors.js";
+import type { ByteSink } from "../../write/writer.js";
 import { fsReason } from "./file-source.js";
 
 /** Writes are gathered into buffers of this size before they reach the file. */

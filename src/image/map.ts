@@ -2,13 +2,14 @@
  * Reading the partition map: the XML property list and/or the legacy resource fork, with the
  * honest quirks of real files tolerated and reported.
  */
-import type { Budget } from "./budget.js";
-import { type ByteSource, readExact } from "./bytes/source.js";
-import { DmgError, type Finding, warning } from "./errors.js";
-import { type Koly, XML_LENGTH_SLACK } from "./format/koly.js";
-import { parsePlist } from "./format/plist.js";
-import type { ResourceMap } from "./format/resources.js";
-import { parseResourceFork } from "./format/rsrc.js";
+
+import { DmgError, type Finding, warning } from "../core/errors.js";
+import type { Budget } from "../core/limits.js";
+import { type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
+import { parsePlist } from "../format/plist.js";
+import type { ResourceMap } from "../format/resources.js";
+import { parseResourceFork } from "../format/rsrc.js";
+import { type ByteSource, readExact } from "../sources/source.js";
 
 /** Which structures described the tables. */
 export type MapLayout = "xml" | "rsrc" | "both";

@@ -2,9 +2,10 @@
  * Finding the koly trailer, and telling apart the files that have none: encrypted images,
  * ISO 9660 images named .dmg, and everything else.
  */
-import { type ByteSource, readExact } from "./bytes/source.js";
-import { at, DmgError, type Finding, warning } from "./errors.js";
-import { isKolyAt, KOLY_SIZE, type Koly, parseKoly } from "./format/koly.js";
+
+import { at, DmgError, type Finding, warning } from "../core/errors.js";
+import { isKolyAt, KOLY_SIZE, type Koly, parseKoly } from "../format/koly.js";
+import { type ByteSource, readExact } from "../sources/source.js";
 
 /** QEMU also searches the last 515 bytes, for files whose size is not a multiple of 512. */
 export const KOLY_TAIL_WINDOW = 515;

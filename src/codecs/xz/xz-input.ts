@@ -3,8 +3,8 @@
  * {@link ChunkInput}, large enough to hold the biggest unit the format reads whole (one LZMA2
  * chunk: 64 KiB of compressed data and a 6-byte header; a block header: 1 KiB).
  */
-import { type DecodeContext, decodeError } from "./codec.js";
-import type { ChunkInput } from "./input.js";
+import { type DecodeContext, decodeError } from "../codec.js";
+import type { ChunkInput } from "../input.js";
 
 /** Window size: two LZMA2 chunks' worth, so a refill usually reads a whole piece. */
 export const XZ_WINDOW = 128 * 1024;

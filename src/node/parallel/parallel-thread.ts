@@ -5,10 +5,10 @@
  * a thread.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
-import type { ByteSource } from "../bytes/source.js";
-import { loadCodecs } from "../codecs/registry.js";
-import { fileSource } from "./file-source.js";
-import { useNativeZlib } from "./native-zlib-codec.js";
+import { loadCodecs } from "../../codecs/registry.js";
+import type { ByteSource } from "../../sources/source.js";
+import { fileSource } from "../io/file-source.js";
+import { useNativeZlib } from "../zlib/native-zlib-codec.js";
 import { Lane, type LaneFatal, type LaneStart, type Task } from "./parallel-worker.js";
 
 /** The worker side: open the image file, check it is the one the consumer opened, serve tasks. */

@@ -4,7 +4,7 @@
  * {@link FAR_GAP} bytes, snapshots of the inflater in the middle of a block.
  */
 import type { ZStream } from "pako";
-import type { DecodeContext, ResumePoint } from "./codec.js";
+import type { DecodeContext, ResumePoint } from "../codec.js";
 import {
   BlockPoint,
   blockPointBytes,

@@ -2,8 +2,8 @@
  * The XZ index: one record (unpadded size, uncompressed size) per block, read after the last
  * block and compared with the blocks actually decoded, in constant memory whatever the count.
  */
-import { crc32 } from "../bytes/crc32.js";
-import { type DecodeContext, decodeError } from "./codec.js";
+import { crc32 } from "../../bytes/crc32.js";
+import { type DecodeContext, decodeError } from "../codec.js";
 import { le32 } from "./xz-format.js";
 import type { XzInput } from "./xz-input.js";
 
