@@ -10,7 +10,7 @@ import { createCipheriv, createHash } from "node:crypto";
 import { open, readFile } from "node:fs/promises";
 import { deflateSync } from "node:zlib";
 import { crc32 } from "../dist/bytes/crc32.js";
-import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+import { codecTable } from "../dist/codecs/registry.js";
 import { MemoryMeter } from "../dist/core/limits.js";
 import { crc32Checksum } from "../dist/format/checksum.js";
 import { TERMINATOR, UDBZ, UDZE, ULFO, ULMO } from "../dist/format/types.js";
@@ -317,8 +317,7 @@ const APPLE_LZFSE_SHA256 = "c14d286d5890d891a31a4a841750f9a90cab7d70d8909b61650c
  */
 export async function appleLzfseChunk() {
   const payload = new Uint8Array(await readFile(APPLE_LZFSE));
-  await loadCodecs([ULFO]);
-  const cursor = codecFor(ULFO).open({
+  const cursor = (await codecTable([ULFO])).get(ULFO).open({
     source: bytesSource(payload),
     offset: 0,
     length: payload.length,

@@ -11,10 +11,11 @@
  *                                                 lzfse, xz), up to MAX bytes out
  */
 
-import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+import { codecTable } from "../dist/codecs/registry.js";
 import { zlibCodec } from "../dist/codecs/zlib/zlib.js";
 import { MemoryMeter } from "../dist/core/limits.js";
-import { fileSource, openDmg } from "../dist/node/index.js";
+import { sessionOf } from "../dist/image/image.js";
+import { fileSource, NODE_CODECS, openDmg } from "../dist/node/index.js";
 import { READ, randomOffsets } from "./measure.js";
 
 /** The `q` quantile (0..1) of sorted `xs`. */
@@ -29,7 +30,7 @@ function quantile(xs, q) {
 async function buildIndex(image) {
   const t0 = performance.now();
   for await (const _ of image.stream());
-  const { points } = image.internals;
+  const { points } = sessionOf(image);
   return {
     buildSeconds: (performance.now() - t0) / 1000,
     points: points.count,
@@ -76,8 +77,7 @@ async function decode(path, name, max) {
     lzfse: 0x80000007,
     xz: 0x80000008,
   }[name];
-  await loadCodecs([type]);
-  const codec = name === "pako" ? zlibCodec : codecFor(type);
+  const codec = name === "pako" ? zlibCodec : (await codecTable([type], NODE_CODECS)).get(type);
   const memory = new MemoryMeter(64 * 1024 * 1024);
   let bytes = 0;
   let seconds = 0;

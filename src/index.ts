@@ -8,8 +8,14 @@
  */
 
 export { crc32 } from "./bytes/crc32.js";
-export type { ChunkCursor, Codec, DecodeContext } from "./codecs/codec.js";
-export { registerCodec } from "./codecs/registry.js";
+export type {
+  ChunkCursor,
+  Codec,
+  DecodeContext,
+  PointRecorder,
+  ResumePoint,
+} from "./codecs/codec.js";
+export type { InputBuffers } from "./codecs/input.js";
 export {
   DmgError,
   type ErrorCode,
@@ -19,7 +25,13 @@ export {
   type WarningCode,
   WarningCodes,
 } from "./core/errors.js";
-export { BUDGET_KEYS, type Budget, DEFAULT_BUDGET, resolveBudget } from "./core/limits.js";
+export {
+  BUDGET_KEYS,
+  type Budget,
+  type BudgetSpec,
+  DEFAULT_BUDGET,
+  resolveBudget,
+} from "./core/limits.js";
 export type { Checksum } from "./format/checksum.js";
 export type { Koly } from "./format/koly.js";
 export {
@@ -36,15 +48,10 @@ export {
   ULFO,
   ULMO,
 } from "./format/types.js";
+export { DmgImage, type ReadOptions } from "./image/image.js";
 export type { MapLayout } from "./image/map.js";
-export {
-  type ChunkInfo,
-  type DmgImage,
-  type ImageStats,
-  type OpenOptions,
-  openDmg,
-  type PartitionTable,
-} from "./image/open.js";
+export { type OpenOptions, openDmg } from "./image/open.js";
+export type { ChunkInfo, ImageStats, PartitionTable } from "./image/tables.js";
 export {
   type ChecksumOutcome,
   type ImageSummary,

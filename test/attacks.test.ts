@@ -3,6 +3,7 @@
  * outcome: a correct read (with the warning an honest quirk deserves) or a DmgError code.
  */
 import { describe, expect, it } from "vitest";
+import { KOLY_FIELD } from "../src/format/koly.js";
 import { COMMENT, TERMINATOR, UDIG, UDRW, UDZE } from "../src/format/types.js";
 import { DmgError, type ErrorCode, openDmg, validateDmg } from "../src/index.js";
 import { buildDmg, type ImageModel } from "../src/write/model.js";
@@ -45,18 +46,9 @@ function model(mutate: (m: ImageModel) => void): Uint8Array {
 
 const { image, disk } = smallImage();
 const KOLY = {
-  version: 4,
-  headerSize: 8,
-  dataForkOffset: 24,
-  dataForkLength: 32,
-  rsrcOffset: 40,
-  rsrcLength: 48,
-  segmentCount: 60,
-  dataForkChecksumBits: 84,
-  xmlOffset: 216,
-  xmlLength: 224,
-  masterType: 352,
-  sectorCount: 492,
+  ...KOLY_FIELD,
+  /** The bit count of the data fork checksum struct (after its type). */
+  dataForkChecksumBits: KOLY_FIELD.dataForkChecksum + 4,
 };
 
 describe("A. trailer", () => {
@@ -113,7 +105,7 @@ describe("A. trailer", () => {
 
   it("A7: checksum bit count above 1024, unknown checksum type", async () => {
     await rejects(patchKoly(image, KOLY.dataForkChecksumBits, 4096, 4), "CHECKSUM_TYPE");
-    const report = await validateDmg(patchKoly(image, KOLY.masterType, 9, 4));
+    const report = await validateDmg(patchKoly(image, KOLY.masterChecksum, 9, 4));
     expect(report.ok).toBe(true);
     expect(report.warnings.map((w) => w.code)).toContain("CHECKSUM_UNKNOWN");
   });

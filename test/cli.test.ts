@@ -20,11 +20,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { parseSize, UsageError } from "../src/cli/args.js";
-import type { Io, OutStream } from "../src/cli/io.js";
 import { main } from "../src/cli/main.js";
 import { BIG_WORK, Progress } from "../src/cli/progress.js";
 import { BUDGET_KEYS } from "../src/core/limits.js";
 import { openDmg } from "../src/index.js";
+import { memoryIo } from "./helpers/cli-io.js";
 
 // In-process runs see a validateDmg that fails like a bug would for a file named "boom.dmg".
 vi.mock("../src/node/index.js", async (importOriginal) => {
@@ -528,27 +528,6 @@ describe("help and version", () => {
     }
   });
 });
-
-/** Streams that keep what is written, for in-process runs. */
-function memoryIo(
-  env: Record<string, string> = {},
-  tty = false,
-): Io & { out: () => string; err: () => string } {
-  const stream = (): OutStream & { text: string } => ({
-    text: "",
-    isTTY: tty,
-    columns: 80,
-    write(data, cb) {
-      this.text += typeof data === "string" ? data : Buffer.from(data).toString("latin1");
-      queueMicrotask(() => cb());
-      return true;
-    },
-    on: () => undefined,
-  });
-  const stdout = stream();
-  const stderr = stream();
-  return { stdout, stderr, env, out: () => stdout.text, err: () => stderr.text };
-}
 
 describe("internal errors: exit code 70", () => {
   it("prints a one-line report and how to get the stack, never the stack itself", async () => {

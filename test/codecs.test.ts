@@ -12,8 +12,7 @@ import { describe, expect, it } from "vitest";
 import { adcCodec } from "../src/codecs/adc/adc.js";
 import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
 import type { Codec, DecodeContext } from "../src/codecs/codec.js";
-import { codecFor, loadCodecs, registerCodec } from "../src/codecs/registry.js";
-import { xzCodec } from "../src/codecs/xz/xz.js";
+import { CORE_CODECS, codecTable, loadCodecs } from "../src/codecs/registry.js";
 import { zlibCodec } from "../src/codecs/zlib/zlib.js";
 import { DmgError } from "../src/core/errors.js";
 import { MemoryMeter } from "../src/core/limits.js";
@@ -728,35 +727,20 @@ describe("every codec", () => {
   }
 });
 
-describe("registry", () => {
+describe("codec tables", () => {
   it("loads bzip2, LZFSE and XZ on demand; zlib and ADC are always there", async () => {
-    expect(codecFor(UDZO)).toBe(zlibCodec);
-    expect(codecFor(UDCO)).toBe(adcCodec);
-    await loadCodecs([UDBZ]);
-    expect(codecFor(UDBZ)).toBe(bzip2Codec);
-    // A codec registered by the caller is not replaced by a built-in loaded later.
-    const own: Codec = { type: ULMO, name: "own xz", open: zlibCodec.open };
-    if (codecFor(ULMO) === undefined) {
-      registerCodec(own);
-      await loadCodecs([ULMO]);
-      expect(codecFor(ULMO)).toBe(own);
-      registerCodec(xzCodec);
-    } else expect(codecFor(ULMO)).toBe(xzCodec); // an earlier test opened an XZ image
-    await loadCodecs([UDZE, 0x12345678]); // nothing to load: no error
+    const table = await codecTable([UDBZ]);
+    expect(table.get(UDZO)).toBe(zlibCodec);
+    expect(table.get(UDCO)).toBe(adcCodec);
+    expect(table.get(UDBZ)).toBe(bzip2Codec);
+    // Only the decoders of the types asked for are loaded into a table.
+    expect(table.get(ULMO)).toBeUndefined();
+    const none = await codecTable([UDZE, 0x12345678]); // nothing to load: no error
+    expect(none.get(UDZE)).toBeUndefined();
   });
 
   it("maps each compressed type to its codec and nothing else", async () => {
-    await loadCodecs();
-    expect(codecFor(UDZO)).toBe(zlibCodec);
-    expect(codecFor(UDBZ)).toBe(bzip2Codec);
-    expect(codecFor(UDCO)).toBe(adcCodec);
-    for (const t of [UDZE, UDRW, UDIG, COMMENT, TERMINATOR, 0x80000009, 0x12345678]) {
-      expect(codecFor(t)).toBeUndefined();
-    }
-  });
-
-  it("has a codec for every compressed chunk type", async () => {
-    await loadCodecs();
+    const table = await loadCodecs();
     for (const [type, name] of [
       [UDCO, "ADC"],
       [UDZO, "zlib"],
@@ -764,24 +748,34 @@ describe("registry", () => {
       [ULFO, "lzfse"],
       [ULMO, "xz"],
     ] as const) {
-      const codec = codecFor(type);
+      const codec = table.get(type);
       expect(codec?.type).toBe(type);
       expect(codec?.name.toLowerCase()).toContain(name.toLowerCase());
+      expect(table.isDefault(type)).toBe(true);
     }
-    for (const type of [UDZE, UDRW, UDIG, COMMENT, TERMINATOR, 0x12345678]) {
-      expect(codecFor(type)).toBeUndefined();
+    for (const t of [UDZE, UDRW, UDIG, COMMENT, TERMINATOR, 0x80000009, 0x12345678]) {
+      expect(table.get(t)).toBeUndefined();
     }
   });
 
-  it("lets a codec be replaced", () => {
-    const fake: Codec = { type: UDZO, name: "native zlib", open: zlibCodec.open };
-    registerCodec(fake);
-    try {
-      expect(codecFor(UDZO)).toBe(fake);
-    } finally {
-      registerCodec(zlibCodec);
+  it("takes a caller's codec for one table only, and falls back on the default to seek", async () => {
+    const own: Codec = { type: UDZO, name: "own zlib", open: zlibCodec.open };
+    const mine = await codecTable([UDZO], CORE_CODECS, [own]);
+    const theirs = await codecTable([UDZO]);
+    expect(mine.get(UDZO)).toBe(own);
+    expect(mine.isDefault(UDZO)).toBe(false);
+    // The caller's codec cannot resume at index points: the default one does that.
+    expect(mine.seekable(UDZO)).toBe(zlibCodec);
+    expect(theirs.get(UDZO)).toBe(zlibCodec);
+    expect(CORE_CODECS.loaded.get(UDZO)).toBe(zlibCodec);
+  });
+
+  it("refuses what is not a codec with INVALID_ARGUMENT", async () => {
+    for (const bad of [[{ type: UDZO }], [null], "zlib", [{ type: "x", name: "n", open() {} }]]) {
+      await expect(
+        codecTable([UDZO], CORE_CODECS, bad as unknown as Codec[]),
+      ).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
     }
-    expect(codecFor(UDZO)).toBe(zlibCodec);
   });
 });
 
@@ -832,7 +826,7 @@ async function assembleDisk(chunks: RealChunk[]): Promise<Uint8Array> {
   const disk = new Uint8Array(end);
   for (const c of chunks) {
     const bytes = c.file.subarray(c.offset, c.offset + c.length);
-    const codec = codecFor(c.type);
+    const codec = (await loadCodecs()).get(c.type);
     if (codec) disk.set(await decodeAll(codec, ctxFor(bytes, c.size)), c.sector * 512);
     else if (c.type === UDRW) disk.set(bytes, c.sector * 512);
   }

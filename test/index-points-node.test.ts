@@ -3,11 +3,13 @@
  * block points natively, and reads resumed at them equal the disk, decode little, and stay
  * within the working-memory budget; hostile chunks fail the same way from a point.
  */
+
 import { deflateSync } from "node:zlib";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { BlockPoint } from "../src/codecs/zlib/zlib-boundary.js";
 import { UDZE, UDZO } from "../src/format/types.js";
+import { sessionOf } from "../src/image/image.js";
 import { DmgError, type DmgImage, openDmg } from "../src/node/index.js";
 import { nativeZlibAvailable, nativeZlibCodec } from "../src/node/zlib/native-zlib-codec.js";
 import { buildDmg } from "../src/write/model.js";
@@ -42,7 +44,7 @@ describe.skipIf(!nativeZlibAvailable)("index points on Node", () => {
       expect(same(piece, disk.subarray(pos, pos + piece.length))).toBe(true);
       pos += piece.length;
     }
-    const { points } = img.internals;
+    const { points } = sessionOf(img);
     // Native points: block points without the Adler-32 (pako's carry it).
     expect(points.count).toBeGreaterThan(2 * 20);
     const last = points.nearest(0, CHUNK - 1, nativeZlibCodec)?.state as BlockPoint;
@@ -65,7 +67,7 @@ describe.skipIf(!nativeZlibAvailable)("index points on Node", () => {
     expect((img.stats().bytesDecompressed - before) / count).toBeLessThan(MiB);
     expect(img.stats().peakWorkingMemory).toBeLessThanOrEqual(img.budget.maxWorkingMemory);
     await img.close();
-    expect(img.internals.memory.used).toBe(0);
+    expect(sessionOf(img).memory.used).toBe(0);
   });
 
   it("cold reads build them as they go", async () => {
@@ -82,7 +84,7 @@ describe.skipIf(!nativeZlibAvailable)("index points on Node", () => {
   it("stay within a small budget and give memory back", async () => {
     const img = await openDmg(image, { budget: { maxWorkingMemory: 4 * MiB } });
     for await (const _ of img.stream());
-    const { points, memory } = img.internals;
+    const { points, memory } = sessionOf(img);
     expect(points.count).toBeGreaterThan(0);
     expect(points.bytes).toBeLessThanOrEqual(2 * MiB);
     for (let k = 0; k < 30; k++) {
@@ -103,7 +105,7 @@ describe.skipIf(!nativeZlibAvailable)("index points on Node", () => {
     });
     const img = await openDmg(trailing.image);
     await expectRead(img, trailing.disk, CHUNK - 300_000, 4096);
-    expect(img.internals.points.count).toBeGreaterThan(0);
+    expect(sessionOf(img).points.count).toBeGreaterThan(0);
     for (let k = 0; k < 3; k++) {
       const err = await img.read(CHUNK - 4096, 4096).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DmgError);

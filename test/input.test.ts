@@ -4,7 +4,7 @@
  * that passes from chunk to chunk instead of a new one per piece.
  */
 import { describe, expect, it } from "vitest";
-import { ChunkInput, INPUT_PIECE } from "../src/codecs/input.js";
+import { ChunkInput, INPUT_PIECE, InputBuffers } from "../src/codecs/input.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { type ByteSource, bytesSource } from "../src/sources/source.js";
 
@@ -27,8 +27,14 @@ function copyingSource(data: Uint8Array): ByteSource & { fresh: number } {
 
 const data = new Uint8Array(3 * INPUT_PIECE + 1000).map((_, i) => (i * 7) ^ (i >> 9));
 
-function ctx(source: ByteSource, offset: number, length: number, memory: MemoryMeter) {
-  return { source, offset, length, outputSize: 1, memory, where: {} };
+function ctx(
+  source: ByteSource,
+  offset: number,
+  length: number,
+  memory: MemoryMeter,
+  buffers?: InputBuffers,
+) {
+  return { source, offset, length, outputSize: 1, memory, where: {}, buffers };
 }
 
 async function drain(input: ChunkInput): Promise<Uint8Array[]> {
@@ -52,24 +58,34 @@ describe("ChunkInput", () => {
   it("reuse: reads every piece into one buffer, passed on to the next chunk's input", async () => {
     const memory = new MemoryMeter(8 * INPUT_PIECE);
     const src = copyingSource(data);
-    const first = new ChunkInput(ctx(src, 0, 2 * INPUT_PIECE + 10, memory), INPUT_PIECE, true);
+    // The image's pool of spare buffers (one per image, never shared between images).
+    const pool = new InputBuffers();
+    const first = new ChunkInput(
+      ctx(src, 0, 2 * INPUT_PIECE + 10, memory, pool),
+      INPUT_PIECE,
+      true,
+    );
     const a = await first.next();
     const b = await first.next();
-    expect(a?.buffer).toBe(b?.buffer);
+    expect(a?.buffer === b?.buffer).toBe(true);
     expect(Buffer.compare(b!, data.subarray(INPUT_PIECE, 2 * INPUT_PIECE))).toBe(0);
     const buffer = b!.buffer;
     await first.next();
     first.close();
     expect(memory.used).toBe(0);
     // A small chunk after it takes the spare buffer (accounted whole) rather than a new one.
-    const second = new ChunkInput(ctx(src, 100, 300, memory), INPUT_PIECE, true);
+    const second = new ChunkInput(ctx(src, 100, 300, memory, pool), INPUT_PIECE, true);
     expect(memory.used).toBe(INPUT_PIECE);
     const c = await second.next();
-    expect(c?.buffer).toBe(buffer);
+    expect(c?.buffer === buffer).toBe(true);
     expect(Buffer.compare(c!, data.subarray(100, 400))).toBe(0);
     expect(await second.next()).toBeNull();
     second.close();
     expect(src.fresh).toBe(0);
+    // Another image's input, with a pool of its own, does not take this image's buffer.
+    const other = new ChunkInput(ctx(src, 0, 10, memory, new InputBuffers()), INPUT_PIECE, true);
+    expect((await other.next())?.buffer === buffer).toBe(false);
+    other.close();
   });
 
   it("without reuse, pieces stay valid after the next one is read", async () => {
@@ -77,7 +93,7 @@ describe("ChunkInput", () => {
     const input = new ChunkInput(ctx(copyingSource(data), 0, data.length, memory));
     const a = await input.next();
     const b = await input.next();
-    expect(a?.buffer).not.toBe(b?.buffer);
+    expect(a?.buffer === b?.buffer).toBe(false);
     expect(Buffer.compare(a!, data.subarray(0, INPUT_PIECE))).toBe(0);
     input.close();
   });

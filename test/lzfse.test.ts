@@ -22,7 +22,7 @@ import {
   V1_HEADER_SIZE,
   v2HeaderSize,
 } from "../src/codecs/lzfse/lzfse-fse.js";
-import { codecFor, loadCodecs } from "../src/codecs/registry.js";
+import { codecTable } from "../src/codecs/registry.js";
 import { DmgError } from "../src/core/errors.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { ULFO } from "../src/format/types.js";
@@ -659,8 +659,7 @@ describe("LZFSE: the encoder", () => {
 
 describe("LZFSE: registry and the real file", () => {
   it("is the ULFO codec, once loaded", async () => {
-    await loadCodecs([ULFO]);
-    expect(codecFor(ULFO)).toBe(lzfseCodec);
+    expect((await codecTable([ULFO])).get(ULFO)).toBe(lzfseCodec);
   });
 
   it("reads the real ULFO image as 7-Zip does", async (ctx) => {

@@ -16,6 +16,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { sessionOf } from "../src/image/image.js";
 import {
   createDmg,
   DmgError,
@@ -267,14 +268,14 @@ describe("Node entry point", () => {
   it("starts no worker threads for node:zlib images on two threads, and may otherwise", async () => {
     const zlibOnly = await openDmg(ZLIB);
     try {
-      expect(workersMayPay(zlibOnly, 2)).toBe(false);
-      expect(workersMayPay(zlibOnly, 3)).toBe(true);
+      expect(workersMayPay(sessionOf(zlibOnly), 2)).toBe(false);
+      expect(workersMayPay(sessionOf(zlibOnly), 3)).toBe(true);
     } finally {
       await zlibOnly.close();
     }
     const bz = await openDmg(join(REAL, "jhermsmeier_node-udif_compression-bz2.dmg"));
     try {
-      expect(workersMayPay(bz, 2)).toBe(true);
+      expect(workersMayPay(sessionOf(bz), 2)).toBe(true);
     } finally {
       await bz.close();
     }

@@ -30,12 +30,18 @@ import { bzip2, fillContent, haveBzip2 } from "./helpers/prop-payloads.js";
 
 type Lib = typeof import("../src/node/index.js");
 type Parallel = typeof import("../src/node/parallel/parallel.js");
+type Disk = typeof import("../src/node/io/write-disk.js");
+type Image = typeof import("../src/image/image.js");
+type WorkModule = typeof import("../src/core/work.js");
 
 const ROOT = join(import.meta.dirname, "..");
 const MiB = 1024 * 1024;
 const dir = mkdtempSync(join(tmpdir(), "dmg-parallel-"));
 let lib: Lib;
 let parallel: Parallel;
+let disk: Disk;
+let imageModule: Image;
+let work: WorkModule;
 
 /** Newest modification time of the sources. */
 function newest(d: string): number {
@@ -48,13 +54,17 @@ function newest(d: string): number {
 }
 
 beforeAll(async () => {
-  const worker = join(ROOT, "dist", "node", "parallel-thread.js");
+  const worker = join(ROOT, "dist", "node", "parallel", "parallel-thread.js");
   if (!existsSync(worker) || statSync(worker).mtimeMs < newest(join(ROOT, "src"))) {
     const tsc = join(ROOT, "node_modules", "typescript", "bin", "tsc");
     spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: ROOT });
   }
-  lib = await import(pathToFileURL(join(ROOT, "dist", "node", "index.js")).href);
-  parallel = await import(pathToFileURL(join(ROOT, "dist", "node", "parallel.js")).href);
+  const load = (...p: string[]) => import(pathToFileURL(join(ROOT, "dist", ...p)).href);
+  lib = await load("node", "index.js");
+  parallel = await load("node", "parallel", "parallel.js");
+  disk = await load("node", "io", "write-disk.js");
+  imageModule = await load("image", "image.js");
+  work = await load("core", "work.js");
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -193,20 +203,22 @@ describe("parallel extraction", () => {
     expect(await extract(path, 2, budget)).toEqual(one);
   }, 60_000);
 
-  it("decodes on its own when the workers find another file at the path", async () => {
+  it("reads the file it opened when another is renamed over its path", async () => {
     const built = assemble(mixedSpec());
     const path = file("swapped.dmg", built.image);
     const image = await lib.openDmg(path);
     try {
-      // The path now names a different file; the open image still reads the first one.
-      renameSync(file("other.dmg", new Uint8Array(4096)), path);
+      // The path now names a different file of the same size; the workers read through the
+      // descriptor this thread opened, so the output is still the first file's disk.
+      renameSync(file("other.dmg", new Uint8Array(built.image.length)), path);
       const pieces: Uint8Array[] = [];
-      const out = new lib.OverlappedWriter({
+      const out = new disk.OverlappedWriter({
         write: async (p) => {
           pieces.push(p.slice());
         },
       });
-      await lib.writeDisk(image, out, { path, threads: 2, start: "always" });
+      const s = imageModule.sessionOf(image);
+      await disk.writeDisk(s, out, { threads: 2, start: "always", work: new work.Work() });
       await out.end();
       expect(Buffer.compare(Buffer.concat(pieces), expectedDisk(built))).toBe(0);
     } finally {
@@ -222,7 +234,7 @@ describe("the pool of lanes", () => {
       const path = file(`pool-${mode}.dmg`, assemble(mixedSpec()).image);
       const image = await lib.openDmg(path, { budget: { maxWorkingMemory: 64 * MiB } });
       try {
-        const pool = parallel.ChunkPool.start(path, image, { threads: 3, mode });
+        const pool = parallel.ChunkPool.start(imageModule.sessionOf(image), { threads: 3, mode });
         expect(pool).toBeDefined();
         let taken = 0;
         for (const c of image.chunks()) {

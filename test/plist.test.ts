@@ -9,6 +9,7 @@ import { describe, expect, it } from "vitest";
 import { DmgError } from "../src/core/errors.js";
 import { type Budget, DEFAULT_BUDGET, resolveBudget } from "../src/core/limits.js";
 import { base64Extent, decodeBase64, encodeBase64 } from "../src/format/base64.js";
+import { KOLY_FIELD } from "../src/format/koly.js";
 import { parsePlist, parsePlistValue, serializePlist } from "../src/format/plist.js";
 import type { ResourceMap } from "../src/format/resources.js";
 import { REAL } from "./helpers/corpus.js";
@@ -173,8 +174,8 @@ describe("parsePlist: real images", () => {
     const bytes = new Uint8Array(readFileSync(join(REAL, file)));
     const t = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 512, 512);
     if (bytes.length < 512 || t.getUint32(0) !== 0x6b6f6c79) continue; // "koly"
-    const xmlOffset = Number(t.getBigUint64(216));
-    const xmlLength = Number(t.getBigUint64(224));
+    const xmlOffset = Number(t.getBigUint64(KOLY_FIELD.xmlOffset));
+    const xmlLength = Number(t.getBigUint64(KOLY_FIELD.xmlLength));
     if (xmlLength === 0) continue;
     withXml++;
     it(`${file}: every blkx Data is a mish block, located at its <data> element`, () => {

@@ -3,15 +3,16 @@
  * decoded-data cache or by the open decoder give exactly the bytes of a full decode, within
  * the working-memory budget, and hostile chunks give the same errors however they are reached.
  */
+
 import { spawnSync } from "node:child_process";
 import { deflateSync } from "node:zlib";
 import fc from "fast-check";
 import { deflate } from "pako";
 import { describe, expect, it } from "vitest";
 import type { Codec } from "../src/codecs/codec.js";
-import { registerCodec } from "../src/codecs/registry.js";
 import { zlibCodec } from "../src/codecs/zlib/zlib.js";
 import { UDBZ, UDRW, UDZE, UDZO } from "../src/format/types.js";
+import { sessionOf } from "../src/image/image.js";
 import { DmgError, type DmgImage, openDmg } from "../src/index.js";
 import { buildDmg, type ChunkModel } from "../src/write/model.js";
 
@@ -86,7 +87,7 @@ describe("random reads", () => {
       pos += piece.length;
     }
     expect(pos).toBe(disk.length);
-    const { points } = img.internals;
+    const { points } = sessionOf(img);
     // 3 MiB chunks at one point per 256 KiB at most: zlib and bzip2 chunks all have some.
     expect(points.count).toBeGreaterThan(5 * 4);
     const before = img.stats().bytesDecompressed;
@@ -107,7 +108,7 @@ describe("random reads", () => {
     expect(perRead).toBeLessThan(MiB);
     expect(img.stats().peakWorkingMemory).toBeLessThanOrEqual(img.budget.maxWorkingMemory);
     await img.close();
-    expect(img.internals.memory.used).toBe(0);
+    expect(sessionOf(img).memory.used).toBe(0);
   });
 
   it("build points lazily, without a full pass first", async () => {
@@ -127,7 +128,7 @@ describe("random reads", () => {
     await expectRead(img, disk, base + CHUNK - 4096, 4096);
     // Every block start (level 1: 100k-symbol blocks) is a point: a read decodes from the
     // start of its block, not from the chunk start.
-    expect(img.internals.points.count).toBeGreaterThanOrEqual(CHUNK / 200_000);
+    expect(sessionOf(img).points.count).toBeGreaterThanOrEqual(CHUNK / 200_000);
     for (const at of [0.3, 2.5, 1.7, 0.9].map((f) => Math.floor(f * MiB))) {
       const before = img.stats().bytesDecompressed;
       await expectRead(img, disk, base + at, 4096);
@@ -143,16 +144,16 @@ describe("random reads", () => {
       const offset = Math.floor((((k * 7919) % 97) / 97) * 4 * CHUNK);
       await expectRead(img, disk, offset, 4096);
     }
-    const { points, memory } = img.internals;
+    const { points, memory } = sessionOf(img);
     expect(points.bytes).toBeLessThanOrEqual(MiB);
     expect(points.count).toBeGreaterThan(0);
     expect(memory.peak).toBeLessThanOrEqual(2 * MiB);
     // A read needing nearly the whole budget still fits: points and cache give way.
-    const soft = points.bytes + img.internals.cache.bytes;
+    const soft = points.bytes + sessionOf(img).cache.bytes;
     expect(soft).toBeGreaterThan(MiB / 2);
     const big = 2 * MiB - 600 * 1024;
     await expectRead(img, disk, 0, big);
-    expect(points.bytes + img.internals.cache.bytes).toBeLessThan(soft);
+    expect(points.bytes + sessionOf(img).cache.bytes).toBeLessThan(soft);
     expect(memory.peak).toBeLessThanOrEqual(2 * MiB);
     await img.close();
   });
@@ -167,26 +168,21 @@ describe("random reads", () => {
     await expectRead(img, disk, at, 4096);
     await expectRead(img, disk, at + 8192, 8192);
     expect(img.stats().bytesDecompressed).toBe(after);
-    expect(img.internals.cache.bytes).toBeGreaterThan(0);
+    expect(sessionOf(img).cache.bytes).toBeGreaterThan(0);
     await img.close();
-    expect(img.internals.memory.used).toBe(0);
+    expect(sessionOf(img).memory.used).toBe(0);
   });
 
-  it("resume with the pako codec when the registered zlib codec cannot", async () => {
+  it("resume with the pako codec when the image's own zlib codec cannot", async () => {
     // Like a native zlib: fast from the chunk start, no snapshots.
     const plain: Codec = { type: UDZO, name: "zlib (plain)", open: (ctx) => zlibCodec.open(ctx) };
-    registerCodec(plain);
-    try {
-      const img = await openDmg(image);
-      await expectRead(img, disk, 2 * CHUNK + 2 * MiB, 4096);
-      const first = img.stats().bytesDecompressed;
-      await expectRead(img, disk, 2 * CHUNK + MiB, 4096);
-      expect(img.stats().bytesDecompressed - first).toBeLessThan(MiB / 2);
-      await expectRead(img, disk, 2 * CHUNK, CHUNK);
-      await img.close();
-    } finally {
-      registerCodec(zlibCodec);
-    }
+    const img = await openDmg(image, { codecs: [plain] });
+    await expectRead(img, disk, 2 * CHUNK + 2 * MiB, 4096);
+    const first = img.stats().bytesDecompressed;
+    await expectRead(img, disk, 2 * CHUNK + MiB, 4096);
+    expect(img.stats().bytesDecompressed - first).toBeLessThan(MiB / 2);
+    await expectRead(img, disk, 2 * CHUNK, CHUNK);
+    await img.close();
   });
 });
 
@@ -234,9 +230,9 @@ describe("hostile chunks read at random", () => {
         if (want.error) errors++;
       }
       expect(errors).toBeGreaterThanOrEqual(3);
-      expect(img.internals.points.count).toBeGreaterThan(0);
+      expect(sessionOf(img).points.count).toBeGreaterThan(0);
       await img.close();
-      expect(img.internals.memory.used).toBe(0);
+      expect(sessionOf(img).memory.used).toBe(0);
     });
   }
 

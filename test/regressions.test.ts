@@ -24,7 +24,11 @@ function expectations(): Map<string, string> {
 
 /** What the public API makes of an input: "ok" or the first error code. */
 async function outcome(bytes: Uint8Array): Promise<string> {
-  const budget = { maxWorkingMemory: 16 << 20, maxDecompressedBytes: 256 << 20 };
+  const budget = {
+    maxWorkingMemory: 16 << 20,
+    maxDecompressedBytes: 256 << 20,
+    expansionAllowance: 64 << 20,
+  };
   let openCode = "ok";
   try {
     const image = await openDmg(bytes, { budget });
@@ -41,8 +45,9 @@ async function outcome(bytes: Uint8Array): Promise<string> {
   }
   const report = await validateDmg(bytes, { budget });
   const validateCode = report.ok ? "ok" : report.errors[0].code;
-  // Reading and validating must agree on the outcome.
-  expect(validateCode).toBe(openCode);
+  // Reading and validating agree on the outcome, but for the output budget: reading makes
+  // the zeros of zero chunks, validation checksums them without making them.
+  if (openCode !== validateCode) expect(openCode).toMatch(/^BUDGET_(DECOMPRESSED|EXPANSION)$/);
   return validateCode;
 }
 

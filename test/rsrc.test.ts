@@ -9,6 +9,7 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DmgError } from "../src/core/errors.js";
 import { DEFAULT_BUDGET, resolveBudget } from "../src/core/limits.js";
+import { KOLY_FIELD } from "../src/format/koly.js";
 import { parsePlist } from "../src/format/plist.js";
 import type { ResourceMap } from "../src/format/resources.js";
 import { parseResourceFork, serializeResourceFork } from "../src/format/rsrc.js";
@@ -183,8 +184,8 @@ describe("parseResourceFork", () => {
       const bytes = new Uint8Array(readFileSync(join(REAL, file)));
       const t = new DataView(bytes.buffer, bytes.byteOffset + bytes.length - 512, 512);
       if (bytes.length < 512 || t.getUint32(0) !== 0x6b6f6c79) continue;
-      const rsrcOff = Number(t.getBigUint64(40));
-      const rsrcLen = Number(t.getBigUint64(48));
+      const rsrcOff = Number(t.getBigUint64(KOLY_FIELD.rsrcForkOffset));
+      const rsrcLen = Number(t.getBigUint64(KOLY_FIELD.rsrcForkLength));
       if (rsrcLen > 0) {
         // A real fork, where an image has one.
         const fork = parseResourceFork(
@@ -196,8 +197,8 @@ describe("parseResourceFork", () => {
         for (const b of fork.blkx)
           expect(dec.decode(bytes.subarray(b.fileOffset, b.fileOffset + 4))).toBe("mish");
       }
-      const xo = Number(t.getBigUint64(216));
-      const xl = Number(t.getBigUint64(224));
+      const xo = Number(t.getBigUint64(KOLY_FIELD.xmlOffset));
+      const xl = Number(t.getBigUint64(KOLY_FIELD.xmlLength));
       if (xl === 0) continue;
       const map = parsePlist(bytes.subarray(xo, xo + xl), xo, DEFAULT_BUDGET);
       const again = parseResourceFork(serializeResourceFork(map), 0, DEFAULT_BUDGET);

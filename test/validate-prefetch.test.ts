@@ -7,7 +7,7 @@ import { describe, expect, it } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
 import { DmgError } from "../src/core/errors.js";
 import { SECTOR_SIZE } from "../src/format/types.js";
-import type { DmgImage } from "../src/image/open.js";
+import { type DmgImage, sessionOf } from "../src/image/image.js";
 import { type ChunkPrefetch, validateDmg } from "../src/image/validate.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 
@@ -23,7 +23,7 @@ function fakePrefetch(crcOf: (image: DmgImage, i: number) => number | DmgError) 
     async take(i) {
       asked.push(i);
       if (i % 2 === 1) return { done: false };
-      const { index } = image.internals;
+      const { index } = sessionOf(image);
       const bytes = index.sectorCount[i] * SECTOR_SIZE;
       const crc = crcOf(image, i);
       return crc instanceof DmgError
@@ -39,7 +39,7 @@ function fakePrefetch(crcOf: (image: DmgImage, i: number) => number | DmgError) 
 
 /** The true CRC32 of chunk `i`'s decoded bytes. */
 function trueCrc(image: DmgImage, i: number): number {
-  const { index } = image.internals;
+  const { index } = sessionOf(image);
   const from = index.sector[i] * SECTOR_SIZE;
   return crc32(disk.subarray(from, from + index.sectorCount[i] * SECTOR_SIZE));
 }

@@ -9,7 +9,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
-import { codecFor, loadCodecs } from "../src/codecs/registry.js";
+import { codecTable } from "../src/codecs/registry.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
 import { Crc64 } from "../src/codecs/xz/xz-crc64.js";
 import { lzma2DictSize } from "../src/codecs/xz/xz-format.js";
@@ -69,8 +69,7 @@ async function decode(
   memory = new MemoryMeter(32 * MiB),
 ): Promise<{ out: Uint8Array; peak: number }> {
   const ctx = ctxFor(stream, outputSize, memory);
-  await loadCodecs([ULMO]);
-  const cursor = codecFor(ULMO)!.open(ctx);
+  const cursor = (await codecTable([ULMO])).get(ULMO)!.open(ctx);
   const out = new Uint8Array(outputSize);
   for (;;) {
     const piece = await cursor.next(max);

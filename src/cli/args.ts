@@ -37,6 +37,8 @@ export interface Args {
   fsync: boolean;
   offset?: number;
   length?: number;
+  /** `--timeout`: milliseconds the command may run. */
+  timeout?: number;
   budget: Partial<Budget>;
   write: WriteOptions;
 }
@@ -79,6 +81,10 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--quick", on((a) => Object.assign(a, { quick: true }), ["check"])],
   ["--chunks", on((a) => Object.assign(a, { chunks: true }), ["info"])],
   ["--fsync", on((a) => Object.assign(a, { fsync: true }), ["extract", "create"])],
+  [
+    "--timeout",
+    take((a, v, f) => Object.assign(a, { timeout: parseDuration(v, f) }), READ_COMMANDS),
+  ],
   ["--offset", take((a, v, f) => Object.assign(a, { offset: parseSize(v, f) }), ["cat"])],
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
   [
@@ -132,6 +138,20 @@ export function parseSize(text: string, flag: string): number {
   }
   if (!Number.isSafeInteger(n)) throw new UsageError(`${flag} ${text} is too large`);
   return n;
+}
+
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A duration in milliseconds: `30s`, `2m`, `1500ms`, `1h`, or a plain number of seconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text);
+  const ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? "s"] : Number.NaN;
+  if (!(ms >= 1) || !Number.isSafeInteger(Math.ceil(ms)) || ms > 2 ** 31 - 1) {
+    throw new UsageError(
+      `${flag} needs a duration like 30s, 2m, 1500ms or 1h (at least 1 ms, at most 24 days), not "${text}"`,
+    );
+  }
+  return Math.ceil(ms);
 }
 
 function parseLevel(text: string, flag: string): number {

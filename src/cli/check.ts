@@ -1,13 +1,16 @@
 /** `dmg-validate [check] FILE...`: validate each file and print one result per file. */
+
 import { basename } from "node:path";
-import { DmgError, errorFinding } from "../core/errors.js";
-import type { ValidationReport } from "../image/validate.js";
+import { DmgError } from "../core/errors.js";
+import { jsonText, sanitize } from "../core/text.js";
+import { failedReport, type ValidationReport } from "../image/validate.js";
 import { validateDmg } from "../node/index.js";
 import { EXIT_INTERNAL, EXIT_INVALID, EXIT_IO, EXIT_OK, reportInternal, worse } from "./exit.js";
 import { type Io, OutputClosed, writeOut } from "./io.js";
 import type { RunArgs } from "./main.js";
 import { checksumSummary, findingLine, humanBytes, plural, reportJson } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
+import { deadline } from "./signals.js";
 
 /** The exit code a report stands for. */
 export function reportExitCode(r: ValidationReport): number {
@@ -16,7 +19,8 @@ export function reportExitCode(r: ValidationReport): number {
 }
 
 /** The human lines for one report. */
-export function reportText(file: string, r: ValidationReport): string {
+export function reportText(name: string, r: ValidationReport): string {
+  const file = sanitize(name);
   const lines: string[] = [];
   if (r.ok && r.summary) {
     const s = r.summary;
@@ -26,7 +30,8 @@ export function reportText(file: string, r: ValidationReport): string {
   } else {
     lines.push(`FAIL ${file}${r.overBudget ? " (over budget)" : ""}`);
   }
-  for (const f of [...r.errors, ...r.warnings]) lines.push(`  ${findingLine(f)}`);
+  for (const f of r.errors) lines.push(`  ${findingLine(f)}`);
+  for (const f of r.warnings) lines.push(`  ${findingLine(f)}`);
   return `${lines.join("\n")}\n`;
 }
 
@@ -42,6 +47,7 @@ export async function runCheck(args: RunArgs, io: Io): Promise<number> {
         budget: args.budget,
         threads: args.threads,
         onProgress: progress.update,
+        signal: deadline(args),
       });
     } catch (e) {
       progress.clear();
@@ -55,26 +61,16 @@ export async function runCheck(args: RunArgs, io: Io): Promise<number> {
             ok: false,
             errors: [{ code: "INTERNAL_ERROR", message, offset: -1 }],
           };
-          await writeOut(io.stdout, `${JSON.stringify(line)}\n`).catch(() => undefined);
+          await writeOut(io.stdout, `${jsonText(line)}\n`).catch(() => undefined);
         }
         worst = worse(worst, EXIT_INTERNAL);
         continue;
       }
       // Only API misuse is thrown by validation; report it like any other finding.
-      report = {
-        ok: false,
-        overBudget: e.overBudget,
-        mode: args.quick ? "quick" : "full",
-        errors: [errorFinding(e)],
-        warnings: [],
-        checksums: { dataFork: "not-checked", tables: [], master: "not-checked" },
-        cost: { bytesDecompressed: 0, peakWorkingMemory: 0, chunksDecoded: 0 },
-      };
+      report = failedReport(args.quick, e);
     }
     progress.clear();
-    const text = args.json
-      ? `${JSON.stringify(reportJson(file, report))}\n`
-      : reportText(file, report);
+    const text = args.json ? `${jsonText(reportJson(file, report))}\n` : reportText(file, report);
     worst = worse(worst, reportExitCode(report));
     try {
       await writeOut(io.stdout, text);

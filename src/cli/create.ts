@@ -1,6 +1,8 @@
 /** `dmg-validate create RAW OUT [options]`: a UDIF image of a raw disk file. */
+
 import { basename } from "node:path";
 import { DmgError } from "../core/errors.js";
+import { jsonText, sanitize } from "../core/text.js";
 import { createDmg, fileSource, nodeDeflate } from "../node/index.js";
 import { type WriteSummary, writeDmg } from "../write/writer.js";
 import { type Args, UsageError } from "./args.js";
@@ -64,7 +66,7 @@ export async function runCreate(args: Args, io: Io): Promise<number> {
     progress.clear();
     if (e instanceof OutputClosed) return EXIT_OK;
     if (args.json && e instanceof DmgError) {
-      const line = `${JSON.stringify({ file: raw, ok: false, errors: [errorJson(e)] })}\n`;
+      const line = `${jsonText({ file: raw, ok: false, errors: [errorJson(e)] })}\n`;
       await writeOut(toStd ? io.stderr : io.stdout, line).catch(() => undefined);
       return exitCodeFor(e);
     }
@@ -74,8 +76,8 @@ export async function runCreate(args: Args, io: Io): Promise<number> {
   // Data on standard output: the summary goes to standard error, and only in JSON mode.
   if (toStd && !args.json) return EXIT_OK;
   const text = args.json
-    ? JSON.stringify({ file: raw, ok: true, output: out, ...summary })
-    : `created ${out} from ${raw}: ${humanBytes(summary.fileSize)}, ${summary.sectors} sectors, ${plural(summary.tables, "table")}, ${plural(summary.chunks, "chunk")}`;
+    ? jsonText({ file: raw, ok: true, output: out, ...summary })
+    : `created ${sanitize(out)} from ${sanitize(raw)}: ${humanBytes(summary.fileSize)}, ${summary.sectors} sectors, ${plural(summary.tables, "table")}, ${plural(summary.chunks, "chunk")}`;
   await writeOut(toStd ? io.stderr : io.stdout, `${text}\n`);
   return EXIT_OK;
 }

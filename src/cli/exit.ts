@@ -1,5 +1,6 @@
 /** Exit codes, and how an error becomes one and a message. */
 import { DmgError } from "../core/errors.js";
+import { sanitize } from "../core/text.js";
 import { UsageError } from "./args.js";
 import { type Io, OutputClosed, writeOut } from "./io.js";
 import { errorText } from "./output.js";
@@ -41,7 +42,7 @@ export async function warn(io: Io, line: string): Promise<void> {
  * DMG_VALIDATE_DEBUG is set.
  */
 export async function reportInternal(io: Io, e: unknown): Promise<void> {
-  const message = e instanceof Error ? e.message : String(e);
+  const message = sanitize(e instanceof Error ? e.message : String(e));
   let text = `dmg-validate: internal error: ${message}\n`;
   if (io.env.DMG_VALIDATE_DEBUG && e instanceof Error && e.stack) text += `${e.stack}\n`;
   else text += "dmg-validate: re-run with DMG_VALIDATE_DEBUG=1 to see the stack trace,\n";
@@ -57,7 +58,7 @@ export async function reportInternal(io: Io, e: unknown): Promise<void> {
  */
 export async function reportFailure(io: Io, file: string, e: unknown): Promise<number> {
   if (e instanceof OutputClosed) return EXIT_OK;
-  if (e instanceof DmgError) await warn(io, `dmg-validate: ${file}: ${errorText(e)}`);
+  if (e instanceof DmgError) await warn(io, `dmg-validate: ${sanitize(file)}: ${errorText(e)}`);
   else await reportInternal(io, e);
   return exitCodeFor(e);
 }

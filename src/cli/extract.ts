@@ -2,9 +2,14 @@
  * `dmg-validate extract FILE OUT` and `dmg-validate cat FILE --offset N --length N`: the virtual
  * disk, or a range of it, to a file (written atomically) or to standard output.
  */
+
 import { basename } from "node:path";
 import { DmgError } from "../core/errors.js";
-import { type DmgImage, extractDmg, OverlappedWriter, openDmg, writeDisk } from "../node/index.js";
+import { jsonText, sanitize } from "../core/text.js";
+import { Work } from "../core/work.js";
+import { sessionOf } from "../image/image.js";
+import { type DmgImage, extractDmg, openDmg } from "../node/index.js";
+import { OverlappedWriter, writeDisk } from "../node/io/write-disk.js";
 import { defaultThreads } from "../node/parallel/parallel.js";
 import { type Args, UsageError } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
@@ -12,7 +17,7 @@ import { type Io, OutputClosed, type OutStream, streamSink, writeOut } from "./i
 import type { RunArgs } from "./main.js";
 import { errorJson, humanBytes } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
-import { removingTempFilesOnSignal } from "./signals.js";
+import { deadline, removingTempFilesOnSignal } from "./signals.js";
 
 /**
  * Report a failure: in JSON mode as an object on `jsonTo` (standard error when standard output
@@ -27,10 +32,9 @@ async function fail(
 ): Promise<number> {
   if (e instanceof OutputClosed) return EXIT_OK;
   if (args.json && e instanceof DmgError) {
-    await writeOut(
-      jsonTo,
-      `${JSON.stringify({ file, ok: false, errors: [errorJson(e)] })}\n`,
-    ).catch(() => undefined);
+    await writeOut(jsonTo, `${jsonText({ file, ok: false, errors: [errorJson(e)] })}\n`).catch(
+      () => undefined,
+    );
     return exitCodeFor(e);
   }
   return reportFailure(io, file, e);
@@ -41,14 +45,15 @@ async function toStdout(
   image: DmgImage,
   io: Io,
   progress: Progress,
-  offset?: number,
-  length?: number,
+  offset: number | undefined,
+  length: number | undefined,
+  signal: AbortSignal | undefined,
 ): Promise<void> {
   const sink = streamSink(io.stdout);
   const start = offset ?? 0;
   const total = length ?? Math.max(0, image.size - start);
   let done = 0;
-  for await (const piece of image.stream(start, total)) {
+  for await (const piece of image.stream(start, total, { signal })) {
     await sink.write(piece);
     done += piece.length;
     progress.update(done, total);
@@ -66,12 +71,14 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
       );
     }
     try {
-      const image = await openDmg(file, { budget: args.budget });
+      const signal = deadline(args);
+      const image = await openDmg(file, { budget: args.budget, signal });
       const out = new OverlappedWriter(streamSink(io.stdout));
       try {
         const threads = args.threads ?? defaultThreads();
         const onProgress = (n: number) => progress.update(n, image.size);
-        await writeDisk(image, out, { path: file, threads, onProgress });
+        const work = new Work(signal);
+        await writeDisk(sessionOf(image), out, { threads, onProgress, work });
         await out.end();
       } finally {
         await out.settle();
@@ -94,6 +101,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
           threads: args.threads,
           sync: args.fsync,
           onProgress: progress.update,
+          signal: deadline(args),
         }),
       () => progress.clear(),
     ));
@@ -103,8 +111,8 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
   }
   progress.clear();
   const text = args.json
-    ? JSON.stringify({ file, ok: true, output: out, bytes })
-    : `extracted ${file}: ${bytes} bytes (${humanBytes(bytes)}) to ${out}`;
+    ? jsonText({ file, ok: true, output: out, bytes })
+    : `extracted ${sanitize(file)}: ${bytes} bytes (${humanBytes(bytes)}) to ${sanitize(out)}`;
   await writeOut(io.stdout, `${text}\n`);
   return EXIT_OK;
 }
@@ -114,9 +122,10 @@ export async function runCat(args: Args, io: Io): Promise<number> {
   const file = args.operands[0];
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   try {
-    const image = await openDmg(file, { budget: args.budget });
+    const signal = deadline(args);
+    const image = await openDmg(file, { budget: args.budget, signal });
     try {
-      await toStdout(image, io, progress, args.offset ?? 0, args.length);
+      await toStdout(image, io, progress, args.offset ?? 0, args.length, signal);
     } finally {
       await image.close();
     }

@@ -1,20 +1,6 @@
 /** The text of `dmg-validate --help` and `--version`. */
 import { readFileSync } from "node:fs";
-import { ErrorCodes } from "../core/errors.js";
-import { BUDGET_KEYS, type Budget, DEFAULT_BUDGET } from "../core/limits.js";
-
-/** What each budget limits, in a few words. */
-const BUDGET_HELP: Partial<Record<keyof Budget, string>> = {
-  maxPlistBytes: "largest XML property list, bytes",
-  maxRsrcBytes: "largest resource fork, bytes",
-  maxTables: "most partition tables",
-  maxChunks: "most chunks over all tables",
-  maxChunkCompressedBytes: "largest compressed chunk, bytes",
-  maxChunkSectors: "most sectors in one chunk to decode",
-  maxImageBytes: "largest virtual disk, bytes",
-  maxWorkingMemory: "most working memory at once, bytes",
-  maxDecompressedBytes: "most bytes decompressed by one operation",
-};
+import { BUDGET_KEYS, DEFAULT_BUDGET } from "../core/limits.js";
 
 /** A number the way the flags accept it: 128M rather than 134217728. */
 export function sizeText(n: number): string {
@@ -42,14 +28,12 @@ export function version(): string {
 
 /** The full help text. */
 export function helpText(): string {
-  const width = Math.max(...BUDGET_KEYS.map((b) => b.flag.length)) + 4;
-  const budgets = BUDGET_KEYS.map(({ key, code, flag }) => {
-    const what = BUDGET_HELP[key] ?? ErrorCodes[code];
+  let width = 0;
+  for (const b of BUDGET_KEYS) width = Math.max(width, b.flag.length + 4);
+  const budgets = BUDGET_KEYS.map(({ key, flag, what, bytes }) => {
     // Byte budgets in binary units, counts as plain numbers.
-    const def = /Bytes$|Memory$/.test(key)
-      ? sizeText(DEFAULT_BUDGET[key])
-      : String(DEFAULT_BUDGET[key]);
-    return `  ${`${flag} N`.padEnd(width)}${what} (default ${def})`;
+    const def = bytes ? sizeText(DEFAULT_BUDGET[key]) : String(DEFAULT_BUDGET[key]);
+    return `  ${`${flag} N`.padEnd(width)}most ${what} (default ${def})`;
   });
   return `dmg-validate ${version()}: a strict validator and reader for Apple disk images (UDIF .dmg)
 
@@ -80,6 +64,8 @@ Options for extract and create:
 
 Budgets (check, info, extract, cat): exceeding one is reported as BUDGET_* and exit code 1.
 ${budgets.join("\n")}
+  --timeout DURATION        stop after this long (30s, 2m, 1500ms; a plain number is
+                            seconds), reported as BUDGET_TIME
 
 General options:
   --json                    one JSON object per file per line on standard output

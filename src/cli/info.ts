@@ -1,5 +1,7 @@
 /** `dmg-validate info FILE`: the trailer, layout, tables and warnings of one image. */
+
 import { DmgError } from "../core/errors.js";
+import { jsonText, sanitize } from "../core/text.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
 import { type ChunkInfo, type DmgImage, openDmg } from "../node/index.js";
 import type { Args } from "./args.js";
@@ -14,6 +16,7 @@ import {
   hex,
   humanBytes,
 } from "./output.js";
+import { deadline } from "./signals.js";
 
 const VARIANTS: Record<number, string> = { 1: "device image", 2: "partition image" };
 
@@ -57,7 +60,7 @@ function infoText(file: string, image: DmgImage): string[] {
   const range = (offset: number, length: number) =>
     length ? `${hex(offset)}, ${length} bytes` : "none";
   const lines = [
-    `file             ${file}`,
+    `file             ${sanitize(file)}`,
     `virtual size     ${image.size} bytes (${humanBytes(image.size)}), ${image.sectorCount} sectors`,
     `layout           ${image.layout}`,
     `trailer          koly at ${hex(k.fileOffset)}, version ${k.version}, flags ${flagsText(k.flags)}`,
@@ -73,7 +76,7 @@ function infoText(file: string, image: DmgImage): string[] {
   ];
   for (const t of image.tables) {
     lines.push(
-      `  ${t.index}: ${t.name}`,
+      `  ${t.index}: ${sanitize(t.name)}`,
       `     first sector ${t.firstSector}, ${t.sectorCount} sectors, checksum ${checksumText(t.checksum)}`,
       `     entries: ${histogramText(t.histogram)}`,
     );
@@ -102,10 +105,10 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
   const file = args.operands[0];
   let image: DmgImage;
   try {
-    image = await openDmg(file, { budget: args.budget });
+    image = await openDmg(file, { budget: args.budget, signal: deadline(args) });
   } catch (e) {
     if (args.json && e instanceof DmgError) {
-      await writeOut(io.stdout, `${JSON.stringify({ file, ok: false, errors: [errorJson(e)] })}\n`);
+      await writeOut(io.stdout, `${jsonText({ file, ok: false, errors: [errorJson(e)] })}\n`);
       return exitCodeFor(e);
     }
     return reportFailure(io, file, e);
@@ -113,7 +116,7 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
   try {
     const out = new TextOut(io.stdout);
     if (args.json) {
-      const head = JSON.stringify(infoJson(file, image));
+      const head = jsonText(infoJson(file, image));
       if (!args.chunks) {
         await out.line(head);
       } else {
@@ -121,7 +124,7 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
         await out.put(`${head.slice(0, -1)},"chunks":[`);
         let first = true;
         for (const c of image.chunks()) {
-          await out.put(`${first ? "" : ","}${JSON.stringify(c)}`);
+          await out.put(`${first ? "" : ","}${jsonText(c)}`);
           first = false;
         }
         await out.line("]}");

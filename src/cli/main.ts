@@ -27,7 +27,8 @@ function takeThreads(argv: string[]): { rest: string[]; threads?: number } {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--") {
-      rest.push(...argv.slice(i));
+      // A loop, not a spread: a command line may hold more operands than a call has arguments.
+      for (let j = i; j < argv.length; j++) rest.push(argv[j]);
       break;
     }
     if (arg !== "--threads" && !arg.startsWith("--threads=")) {

@@ -1,5 +1,10 @@
-/** Formatting of findings, reports and sizes, for people and for JSON. */
+/**
+ * Formatting of findings, reports and sizes, for people and for JSON. Every string from a file
+ * (names, messages that quote them) and every file name passes through `sanitize` or
+ * `jsonText` on its way out.
+ */
 import type { DmgError, Finding } from "../core/errors.js";
+import { sanitize } from "../core/text.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
 import type { ChecksumOutcome, ValidationReport } from "../image/validate.js";
 
@@ -39,12 +44,12 @@ export function findingLine(f: Finding): string {
   // Decode errors already begin with "table T chunk C: "; say it once.
   const said = f.table !== undefined && f.message.startsWith(`table ${f.table} chunk ${f.chunk}: `);
   const loc = said ? where({ offset: f.offset }) : where(f);
-  return `${f.severity} ${f.code}${loc}: ${f.message}`;
+  return `${f.severity} ${f.code}${loc}: ${sanitize(f.message)}`;
 }
 
 /** `CODE at offset 0x..: message`, for errors of extract, cat, info and create. */
 export function errorText(e: DmgError): string {
-  return `${e.code}${where({ offset: e.offset, table: e.table, chunk: e.chunk })}: ${e.message}`;
+  return `${e.code}${where({ offset: e.offset, table: e.table, chunk: e.chunk })}: ${sanitize(e.message)}`;
 }
 
 /** A finding as JSON: code, message, offset, and table and chunk when known. */
@@ -72,6 +77,7 @@ export function reportJson(file: string, r: ValidationReport): Record<string, un
     mode: r.mode,
     errors: r.errors.map(findingJson),
     warnings: r.warnings.map(findingJson),
+    dropped: r.dropped,
     summary: r.summary ?? null,
     checksums: r.checksums,
     cost: r.cost,

@@ -3,6 +3,7 @@
  * (more than 64 MiB, or more than a second), and erased when done.
  */
 
+import { sanitize } from "../core/text.js";
 import type { OutStream } from "./io.js";
 import { humanBytes } from "./output.js";
 
@@ -19,11 +20,15 @@ export class Progress {
   private drawn = false;
 
   /** `enabled` false (JSON mode, not a terminal) makes every method a no-op. */
+  private readonly label: string;
+
   constructor(
     private readonly s: OutStream,
-    private readonly label: string,
+    label: string,
     private readonly enabled: boolean,
-  ) {}
+  ) {
+    this.label = sanitize(label);
+  }
 
   /** Record progress: `done` of `total` bytes. */
   update = (done: number, total: number): void => {

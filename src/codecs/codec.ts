@@ -6,6 +6,7 @@
 import { DmgError, type ErrorCode, type ErrorLocation } from "../core/errors.js";
 import type { MemoryMeter } from "../core/limits.js";
 import type { ByteSource } from "../sources/source.js";
+import type { InputBuffers } from "./input.js";
 
 /** What a codec is given to decode one chunk. */
 export interface DecodeContext {
@@ -20,6 +21,8 @@ export interface DecodeContext {
   memory: MemoryMeter;
   /** Table and chunk index, for errors. */
   where: ErrorLocation;
+  /** The image's pool of input buffers, reused from chunk to chunk. Optional. */
+  buffers?: InputBuffers;
   /**
    * Optional: where a codec that can resume mid-chunk ({@link Codec.resume}) offers the points it
    * passes while decoding. Codecs that cannot make points ignore it (or hand the chunk to one

@@ -8,13 +8,32 @@ import type { DecodeContext } from "./codec.js";
 /** Default size of one compressed read. */
 export const INPUT_PIECE = 256 * 1024;
 
+const SPARE_MAX = 4;
+
 /**
  * Buffers of {@link INPUT_PIECE} bytes given back by closed inputs, for the next chunk's: with
  * a new one per chunk, a pass over a 1 GiB image of 1 MiB chunks would leave 256 MiB of
- * garbage behind it, tens of megabytes of it resident before the collector catches up.
+ * garbage behind it, tens of megabytes of it resident before the collector catches up. One
+ * pool per image (never shared between images, whose budgets differ).
  */
-const spare: Uint8Array[] = [];
-const SPARE_MAX = 4;
+export class InputBuffers {
+  private readonly spare: Uint8Array[] = [];
+
+  /** A spare buffer of {@link INPUT_PIECE} bytes, if one was given back. */
+  take(): Uint8Array | undefined {
+    return this.spare.pop();
+  }
+
+  /** Give back a buffer no longer in use. */
+  give(b: Uint8Array): void {
+    if (b.length === INPUT_PIECE && this.spare.length < SPARE_MAX) this.spare.push(b);
+  }
+
+  /** Drop every spare buffer. */
+  clear(): void {
+    this.spare.length = 0;
+  }
+}
 
 export class ChunkInput {
   /** Compressed bytes handed out so far. */
@@ -51,7 +70,8 @@ export class ChunkInput {
     if (n <= 0) return null;
     if (this.reuse) {
       this.buffer ??=
-        (this.held === INPUT_PIECE ? spare.pop() : undefined) ?? new Uint8Array(this.held);
+        (this.held === INPUT_PIECE ? this.ctx.buffers?.take() : undefined) ??
+        new Uint8Array(this.held);
     }
     const bytes = await readExact(
       this.ctx.source,
@@ -72,7 +92,7 @@ export class ChunkInput {
   close(): void {
     if (this.held) this.ctx.memory.release(this.held);
     this.held = 0;
-    if (this.buffer?.length === INPUT_PIECE && spare.length < SPARE_MAX) spare.push(this.buffer);
+    if (this.buffer) this.ctx.buffers?.give(this.buffer);
     this.buffer = undefined;
   }
 }

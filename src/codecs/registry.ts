@@ -2,83 +2,159 @@
  * Which codec decodes which chunk type: one line per codec. Zero, raw and ignore chunks need no
  * codec: the reader handles them.
  *
- * zlib and ADC are always here. The bzip2, LZFSE and XZ decoders are loaded when an image that
- * has such chunks is opened ({@link loadCodecs}): most images need none of them, and each costs
- * code to download (browsers) and resident memory (about 1 MiB apiece on Node).
+ * There is no process-wide registration: each image gets a {@link CodecTable} when it is
+ * opened, made from a platform's frozen defaults ({@link CORE_CODECS} in the core; the Node
+ * entry point's table swaps in node:zlib) and the caller's own codecs for that image only (like
+ * Go's `(*zip.Reader).RegisterDecompressor`). Two images opened with different codecs never
+ * affect each other.
+ *
+ * zlib and ADC are always loaded. The bzip2, LZFSE and XZ decoders are loaded when an image
+ * that has such chunks is opened: most images need none of them, and each costs code to
+ * download (browsers) and resident memory (about 1 MiB apiece on Node). Loading a module is
+ * idempotent, so the loaded decoders are remembered for the process.
  */
+import { DmgError } from "../core/errors.js";
 import { UDBZ, ULFO, ULMO } from "../format/types.js";
 import { adcCodec } from "./adc/adc.js";
 import type { Codec } from "./codec.js";
 import { zlibCodec } from "./zlib/zlib.js";
 
-const codecs = new Map<number, Codec>();
-/** The built-in codecs loaded so far, whether or not a caller's codec replaced them. */
-const builtins = new Map<number, Codec>([
-  [adcCodec.type, adcCodec],
-  [zlibCodec.type, zlibCodec],
-]);
-
-/** The decoders loaded on first need, by chunk type. */
-const LOADERS = new Map<number, () => Promise<Codec>>([
-  [UDBZ, async () => (await import("./bzip2/bzip2.js")).bzip2Codec],
-  [ULFO, async () => (await import("./lzfse/lzfse.js")).lzfseCodec],
-  [ULMO, async () => (await import("./xz/xz.js")).xzCodec],
-]);
-const loading = new Map<number, Promise<void>>();
-
-/**
- * Make `codec` the decoder for chunks of type `codec.type`, replacing any codec registered
- * for it before (the Node entry point uses this to swap in a native zlib). A codec registered
- * by the caller is never replaced by a built-in one loaded later.
- */
-export function registerCodec(codec: Codec): void {
-  codecs.set(codec.type, codec);
+/** A platform's default codecs: those always loaded, and loaders for the others. */
+export interface CodecDefaults {
+  readonly loaded: ReadonlyMap<number, Codec>;
+  readonly loaders: ReadonlyMap<number, () => Promise<Codec>>;
 }
 
-registerCodec(adcCodec);
-registerCodec(zlibCodec);
+/** The codecs of one image, fixed when it was opened. */
+export interface CodecTable {
+  /** The codec that decodes chunks of `type`, or undefined (no codec, or none could load). */
+  get(type: number): Codec | undefined;
+  /**
+   * A codec that resumes at index points for chunks of `type`: the image's own codec when it
+   * can, else the platform's default when that can (a caller's codec need not support it).
+   */
+  seekable(type: number): Codec | undefined;
+  /** True when chunks of `type` decode with the platform's default codec (not a caller's). */
+  isDefault(type: number): boolean;
+}
+
+/** The browser-safe defaults: pako zlib, ADC, and our bzip2, LZFSE and XZ loaded on need. */
+export const CORE_CODECS: CodecDefaults = freezeDefaults(
+  [adcCodec, zlibCodec],
+  [
+    [UDBZ, async () => (await import("./bzip2/bzip2.js")).bzip2Codec],
+    [ULFO, async () => (await import("./lzfse/lzfse.js")).lzfseCodec],
+    [ULMO, async () => (await import("./xz/xz.js")).xzCodec],
+  ],
+);
+
+function freezeDefaults(
+  loaded: Codec[],
+  loaders: Array<[number, () => Promise<Codec>]>,
+): CodecDefaults {
+  return Object.freeze({
+    loaded: new Map(loaded.map((c) => [c.type, c])),
+    loaders: new Map(loaders),
+  });
+}
+
+/** `defaults` with `codec` as the always-loaded codec of its type (the Node entry's zlib). */
+export function withDefault(defaults: CodecDefaults, codec: Codec): CodecDefaults {
+  const loaded = [...defaults.loaded.values()].filter((c) => c.type !== codec.type);
+  loaded.push(codec);
+  const loaders = [...defaults.loaders].filter(([t]) => t !== codec.type);
+  return freezeDefaults(loaded, loaders);
+}
+
+/** Decoders loaded on need, by loader: each module is loaded once per process. */
+const loadedOnce = new Map<() => Promise<Codec>, Promise<Codec | undefined>>();
+
+function load(loader: () => Promise<Codec>): Promise<Codec | undefined> {
+  let p = loadedOnce.get(loader);
+  if (p === undefined) {
+    p = loader().then(
+      (c) => c,
+      () => {
+        loadedOnce.delete(loader); // a later open may try again
+        return undefined;
+      },
+    );
+    loadedOnce.set(loader, p);
+  }
+  return p;
+}
+
+/** The shape every codec must have; a caller's codec is checked at the API boundary. */
+function checkCodec(c: unknown, i: number): Codec {
+  const codec = c as Codec;
+  if (
+    typeof codec !== "object" ||
+    codec === null ||
+    typeof codec.type !== "number" ||
+    !Number.isInteger(codec.type) ||
+    typeof codec.name !== "string" ||
+    typeof codec.open !== "function" ||
+    (codec.resume !== undefined && typeof codec.resume !== "function")
+  ) {
+    throw new DmgError(
+      "INVALID_ARGUMENT",
+      `codecs[${i}] must be a codec: { type, name, open(ctx) } (and optionally resume)`,
+    );
+  }
+  return codec;
+}
 
 /**
- * Load the built-in decoders for `types` (default: every one), so that {@link codecFor}
- * knows them. Opening an image does this for the types it has; call it before using
- * `codecFor` directly. A decoder that cannot be loaded is left out: its chunks are then
- * refused as CHUNK_TYPE_UNSUPPORTED when they are read.
+ * The codec table of an image whose chunks have the types `types`: the defaults for those
+ * types (loading the decoders they need), with `overrides` in place of the defaults of their
+ * types. A decoder that cannot be loaded is left out: its chunks are then refused as
+ * CHUNK_TYPE_UNSUPPORTED when read.
+ *
+ * @throws DmgError INVALID_ARGUMENT when `overrides` is not an array of codecs
  */
-export async function loadCodecs(types: Iterable<number> = LOADERS.keys()): Promise<void> {
-  const waits: Promise<void>[] = [];
-  for (const type of new Set(types)) {
-    const load = LOADERS.get(type);
-    if (!load || builtins.has(type)) continue;
-    let wait = loading.get(type);
-    if (wait === undefined) {
-      wait = load().then(
-        (codec) => {
-          builtins.set(type, codec);
-          if (!codecs.has(type)) registerCodec(codec);
-        },
-        () => {
-          loading.delete(type); // a later open may try again
-        },
-      );
-      loading.set(type, wait);
+export async function codecTable(
+  types: Iterable<number>,
+  defaults: CodecDefaults = CORE_CODECS,
+  overrides?: readonly Codec[],
+): Promise<CodecTable> {
+  const own = new Map<number, Codec>();
+  if (overrides !== undefined) {
+    if (!Array.isArray(overrides)) {
+      throw new DmgError("INVALID_ARGUMENT", "codecs must be an array of codecs");
     }
-    waits.push(wait);
+    overrides.forEach((c, i) => {
+      const codec = checkCodec(c, i);
+      own.set(codec.type, codec);
+    });
+  }
+  const builtin = new Map(defaults.loaded);
+  const waits: Array<Promise<void>> = [];
+  for (const type of new Set(types)) {
+    const loader = defaults.loaders.get(type);
+    if (loader === undefined || builtin.has(type)) continue;
+    waits.push(
+      load(loader).then((c) => {
+        if (c) builtin.set(type, c);
+      }),
+    );
   }
   await Promise.all(waits);
+  return Object.freeze({
+    get: (type: number) => own.get(type) ?? builtin.get(type),
+    seekable(type: number) {
+      const mine = own.get(type);
+      if (mine?.resume) return mine;
+      const b = builtin.get(type);
+      return b?.resume ? b : undefined;
+    },
+    isDefault: (type: number) => !own.has(type),
+  });
 }
 
 /**
- * The built-in codec for `type` if it is loaded, even where a caller's codec replaced it (the
- * reader falls back on it to resume at index points where the caller's cannot).
+ * A table of every default codec of `defaults`, all loaded: for tools and tests that decode
+ * payloads without an image.
  */
-export function builtinCodec(type: number): Codec | undefined {
-  return builtins.get(type);
-}
-
-/**
- * The codec for a compressed chunk type, or undefined for types no codec knows (zero, raw,
- * ignore, comment and terminator chunks, and unknown codes) or whose decoder is not loaded.
- */
-export function codecFor(type: number): Codec | undefined {
-  return codecs.get(type);
+export function loadCodecs(defaults: CodecDefaults = CORE_CODECS): Promise<CodecTable> {
+  return codecTable(defaults.loaders.keys(), defaults);
 }

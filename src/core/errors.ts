@@ -28,6 +28,7 @@ export const ErrorCodes = {
   PLIST_STRUCTURE: "The property list lacks a required key or has a value of the wrong type",
   PLIST_BASE64: "A <data> element holds invalid base64",
   RSRC_MALFORMED: "The legacy resource fork is malformed",
+  MAP_MISMATCH: "The XML property list and the resource fork describe different tables",
   // mish tables.
   MISH_MALFORMED: "A mish (blkx) table is malformed",
   TABLE_LAYOUT: "Partition tables overlap, leave gaps, or exceed the image",
@@ -50,6 +51,7 @@ export const ErrorCodes = {
   // Reads through the API.
   READ_RANGE: "Requested range lies outside the virtual disk",
   INVALID_ARGUMENT: "An argument passed to the library is invalid",
+  ABORTED: "The operation was cancelled through its AbortSignal",
   // Budgets: a distinct outcome from malformed input.
   BUDGET_PLIST_BYTES: "XML property list larger than the budget",
   BUDGET_RSRC_BYTES: "Resource fork larger than the budget",
@@ -59,7 +61,10 @@ export const ErrorCodes = {
   BUDGET_CHUNK_SECTORS: "A chunk's sector count exceeds the budget",
   BUDGET_IMAGE_SIZE: "Virtual disk larger than the budget",
   BUDGET_WORKING_MEMORY: "Operation would exceed the working-memory budget",
-  BUDGET_DECOMPRESSED: "Operation would decompress more bytes than the budget",
+  BUDGET_DECOMPRESSED: "Operation would produce more bytes than the budget",
+  BUDGET_EXPANSION: "Operation would produce more bytes per byte of the image file than the budget",
+  BUDGET_NAME_BYTES: "A name or string of the partition map is longer than the budget",
+  BUDGET_TIME: "Operation ran past its deadline (a timeout signal fired)",
 } as const;
 
 /** A stable error code. */
@@ -140,6 +145,7 @@ export const WarningCodes = {
   RSRC_XML_DISAGREE: "The resource fork and the XML property list describe different tables",
   CHECKSUM_UNKNOWN: "A checksum of an unknown type was not verified",
   CHECKSUM_ABSENT: "A checksum is absent (type 0) and was not verified",
+  FINDINGS_DROPPED: "More findings than maxFindings: the rest were counted, not kept",
 } as const;
 
 /** A stable warning code. */

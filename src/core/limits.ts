@@ -1,8 +1,10 @@
 /**
  * Resource budgets. Each has a safe default (SECURITY.md gives the rationale), each can be
- * overridden, and each has its own error code when exceeded.
+ * overridden, and each has its own error code when exceeded. {@link BUDGET_KEYS} is the one
+ * table that drives the API, the CLI's flags and help, and the message of every budget error:
+ * every check goes through {@link checkBudget} or {@link overBudget}.
  */
-import { DmgError, type ErrorCode } from "./errors.js";
+import { DmgError, type ErrorCode, type ErrorLocation, type WarningCode } from "./errors.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -26,8 +28,24 @@ export interface Budget {
   maxImageBytes: number;
   /** Most working memory (decoder state, buffers, caches) held at once, in bytes. */
   maxWorkingMemory: number;
-  /** Most bytes decompressed by one operation (one read, one validation, one extract). */
+  /**
+   * Most bytes one operation (one read, one validation, one extract) may produce: bytes
+   * decoded from compressed chunks, and zeros of zero and ignore chunks handed out as bytes
+   * (not those written as holes or checksummed without being made).
+   */
   maxDecompressedBytes: number;
+  /**
+   * Most bytes one operation may produce per byte of the image file, beyond
+   * {@link Budget.expansionAllowance}: the output of any operation is then bounded by a linear
+   * function of the input's size, whatever the payloads claim.
+   */
+  maxExpansionRatio: number;
+  /** Bytes any operation may produce before {@link Budget.maxExpansionRatio} applies. */
+  expansionAllowance: number;
+  /** Most findings of each severity a report keeps (the rest are counted, not kept). */
+  maxFindings: number;
+  /** Longest name or other string of the property list or resource fork, in bytes. */
+  maxNameBytes: number;
 }
 
 /** The defaults: generous for every honest image seen, small enough for an upload handler. */
@@ -41,37 +59,188 @@ export const DEFAULT_BUDGET: Readonly<Budget> = Object.freeze({
   maxImageBytes: 16 * 1024 * GiB,
   maxWorkingMemory: 32 * MiB,
   maxDecompressedBytes: 64 * GiB,
+  // deflate cannot expand past 1032:1; the real images in corpus/ reach 118:1 over the file.
+  maxExpansionRatio: 2048,
+  expansionAllowance: 512 * MiB,
+  maxFindings: 1000,
+  // Real names are under 100 bytes ("Protective Master Boot Record (MBR : 0)").
+  maxNameBytes: 1024,
 });
 
+/** One budget: its key, the code it raises, its CLI flag, and words for messages and help. */
+export interface BudgetSpec {
+  key: keyof Budget;
+  /** The error code it raises (a warning for maxFindings, which drops rather than fails). */
+  code: ErrorCode | WarningCode;
+  flag: string;
+  /** What the value counts, for messages: "partition tables". */
+  what: string;
+  /** True when the value is a byte count (shown with units in help). */
+  bytes: boolean;
+}
+
 /** Each budget with the error code it raises and the flag the CLI gives it. */
-export const BUDGET_KEYS: ReadonlyArray<{ key: keyof Budget; code: ErrorCode; flag: string }> = [
-  { key: "maxPlistBytes", code: "BUDGET_PLIST_BYTES", flag: "--max-plist-bytes" },
-  { key: "maxRsrcBytes", code: "BUDGET_RSRC_BYTES", flag: "--max-rsrc-bytes" },
-  { key: "maxTables", code: "BUDGET_TABLES", flag: "--max-tables" },
-  { key: "maxChunks", code: "BUDGET_CHUNKS", flag: "--max-chunks" },
+export const BUDGET_KEYS: ReadonlyArray<BudgetSpec> = [
+  {
+    key: "maxPlistBytes",
+    code: "BUDGET_PLIST_BYTES",
+    flag: "--max-plist-bytes",
+    what: "bytes of XML property list",
+    bytes: true,
+  },
+  {
+    key: "maxRsrcBytes",
+    code: "BUDGET_RSRC_BYTES",
+    flag: "--max-rsrc-bytes",
+    what: "bytes of resource fork",
+    bytes: true,
+  },
+  {
+    key: "maxTables",
+    code: "BUDGET_TABLES",
+    flag: "--max-tables",
+    what: "partition tables",
+    bytes: false,
+  },
+  { key: "maxChunks", code: "BUDGET_CHUNKS", flag: "--max-chunks", what: "chunks", bytes: false },
   {
     key: "maxChunkCompressedBytes",
     code: "BUDGET_CHUNK_COMPRESSED",
     flag: "--max-chunk-compressed-bytes",
+    what: "compressed bytes in one chunk",
+    bytes: true,
   },
-  { key: "maxChunkSectors", code: "BUDGET_CHUNK_SECTORS", flag: "--max-chunk-sectors" },
-  { key: "maxImageBytes", code: "BUDGET_IMAGE_SIZE", flag: "--max-image-bytes" },
-  { key: "maxWorkingMemory", code: "BUDGET_WORKING_MEMORY", flag: "--max-working-memory" },
-  { key: "maxDecompressedBytes", code: "BUDGET_DECOMPRESSED", flag: "--max-decompressed-bytes" },
+  {
+    key: "maxChunkSectors",
+    code: "BUDGET_CHUNK_SECTORS",
+    flag: "--max-chunk-sectors",
+    what: "sectors in one chunk",
+    bytes: false,
+  },
+  {
+    key: "maxImageBytes",
+    code: "BUDGET_IMAGE_SIZE",
+    flag: "--max-image-bytes",
+    what: "bytes of virtual disk",
+    bytes: true,
+  },
+  {
+    key: "maxWorkingMemory",
+    code: "BUDGET_WORKING_MEMORY",
+    flag: "--max-working-memory",
+    what: "bytes of working memory",
+    bytes: true,
+  },
+  {
+    key: "maxDecompressedBytes",
+    code: "BUDGET_DECOMPRESSED",
+    flag: "--max-decompressed-bytes",
+    what: "bytes produced by one operation",
+    bytes: true,
+  },
+  {
+    key: "maxExpansionRatio",
+    code: "BUDGET_EXPANSION",
+    flag: "--max-expansion-ratio",
+    what: "bytes produced per byte of the image file",
+    bytes: false,
+  },
+  {
+    key: "expansionAllowance",
+    code: "BUDGET_EXPANSION",
+    flag: "--expansion-allowance",
+    what: "bytes produced before the expansion ratio applies",
+    bytes: true,
+  },
+  {
+    key: "maxFindings",
+    code: "FINDINGS_DROPPED",
+    flag: "--max-findings",
+    what: "findings of one severity kept in a report",
+    bytes: false,
+  },
+  {
+    key: "maxNameBytes",
+    code: "BUDGET_NAME_BYTES",
+    flag: "--max-name-bytes",
+    what: "bytes in one name or string",
+    bytes: true,
+  },
 ];
 
-/** Merge overrides into the defaults, refusing values that are not non-negative safe integers. */
-export function resolveBudget(overrides: Partial<Budget> = {}): Budget {
+const SPECS = new Map(BUDGET_KEYS.map((s) => [s.key, s]));
+
+/** The spec of budget `key`. */
+export function budgetSpec(key: keyof Budget): BudgetSpec {
+  return SPECS.get(key) as BudgetSpec;
+}
+
+/** Where a budget error applies, and what exceeded it (default: the spec's words). */
+export interface BudgetSite extends ErrorLocation {
+  offset?: number;
+  /** What the value measures, when more precise than the spec's words: "table 3 chunk 7". */
+  subject?: string;
+}
+
+/**
+ * The error for `value` exceeding budget `key` (whose limit is `limit`): its code, and a
+ * message naming the value, the limit and how to raise it, the same for every site.
+ */
+export function overBudget(
+  key: keyof Budget,
+  value: number | string,
+  limit: number,
+  site: BudgetSite = {},
+): DmgError {
+  const spec = budgetSpec(key);
+  const code = spec.code as ErrorCode; // every budget but maxFindings, which never throws
+  const subject = site.subject ? `${site.subject}: ` : "";
+  return new DmgError(
+    code,
+    `${subject}${value} ${spec.what}; the budget allows ${limit} (raise ${key}, or ${spec.flag} on the command line)`,
+    site.offset ?? -1,
+    site,
+  );
+}
+
+/** Throw {@link overBudget} when `value` is above `budget[key]`. */
+export function checkBudget(
+  budget: Readonly<Budget>,
+  key: keyof Budget,
+  value: number,
+  site?: BudgetSite,
+): void {
+  if (value > budget[key]) throw overBudget(key, value, budget[key], site);
+}
+
+/**
+ * Merge overrides into the defaults, refusing values that are not non-negative safe integers.
+ * The overrides are read once, here: a getter that throws, or a value of the wrong type, is
+ * INVALID_ARGUMENT, never the caller's own exception.
+ */
+export function resolveBudget(overrides: Partial<Budget> | undefined = {}): Budget {
   const out: Budget = { ...DEFAULT_BUDGET };
+  if (overrides === undefined || overrides === null) return out;
+  if (typeof overrides !== "object") {
+    throw new DmgError("INVALID_ARGUMENT", "budget must be an object of numbers");
+  }
   for (const { key } of BUDGET_KEYS) {
-    const v = overrides[key];
+    let v: unknown;
+    try {
+      v = overrides[key];
+    } catch (e) {
+      throw new DmgError(
+        "INVALID_ARGUMENT",
+        `budget ${key} could not be read: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
     if (v === undefined) continue;
-    if (!Number.isSafeInteger(v) || v < 0) {
+    if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) {
       throw new DmgError("INVALID_ARGUMENT", `budget ${key} must be a non-negative integer`);
     }
     out[key] = v;
   }
-  return out;
+  return Object.freeze(out) as Budget;
 }
 
 /**
@@ -86,30 +255,65 @@ export class MemoryMeter {
   /** Account `bytes` about to be allocated for `what`; throws when over the limit. */
   acquire(bytes: number, what: string): void {
     if (this.used + bytes > this.limit) {
-      throw new DmgError(
-        "BUDGET_WORKING_MEMORY",
-        `${what} needs ${bytes} bytes of working memory; ${this.used} of the ${this.limit}-byte budget are in use (raise maxWorkingMemory)`,
-      );
+      throw overBudget("maxWorkingMemory", this.used + bytes, this.limit, {
+        subject: `${what} needs ${bytes} bytes with ${this.used} in use`,
+      });
     }
     this.used += bytes;
     if (this.used > this.peak) this.peak = this.used;
   }
 
-  /** Return bytes acquired earlier. */
+  /**
+   * Return bytes acquired earlier. Returning more than is held is a bug (a double release
+   * would let later allocations pass the budget), so it throws a plain Error: an internal
+   * error, never a DmgError.
+   */
   release(bytes: number): void {
+    if (!(bytes >= 0) || bytes > this.used) {
+      throw new Error(
+        `internal error: released ${bytes} bytes of working memory with ${this.used} held`,
+      );
+    }
     this.used -= bytes;
-    if (this.used < 0) this.used = 0;
   }
 }
 
-/** Counts bytes decompressed by one operation against maxDecompressedBytes. */
+/**
+ * The most bytes one operation on an image of `sourceSize` bytes may produce: the absolute
+ * budget, or the expansion allowance plus the ratio times the file size if that is less.
+ */
+export function outputLimit(budget: Readonly<Budget>, sourceSize: number): number {
+  const scaled = budget.expansionAllowance + budget.maxExpansionRatio * sourceSize;
+  return Math.min(budget.maxDecompressedBytes, Number.isSafeInteger(scaled) ? scaled : Infinity);
+}
+
+/**
+ * Counts the bytes one operation produces (decoded, or zeros made) against
+ * {@link outputLimit}: BUDGET_DECOMPRESSED when the absolute budget binds, BUDGET_EXPANSION
+ * when the ratio to the file size does (attack class F31: a few KB of payloads describing
+ * terabytes).
+ */
 export class DecompressMeter {
   total = 0;
-  constructor(readonly limit: number) {}
+  readonly limit: number;
 
   /**
-   * How much of `want` bytes the operation may still decode: callers ask a decoder for no more,
-   * so the budget is never overshot by a piece. Throws when nothing is left (attack class F31).
+   * @param budget the image's budget
+   * @param sourceSize the image file's size (the ratio's base); omit for the absolute budget only
+   */
+  constructor(
+    private readonly budget: Readonly<Budget>,
+    private readonly sourceSize = Number.POSITIVE_INFINITY,
+  ) {
+    this.limit =
+      sourceSize === Number.POSITIVE_INFINITY
+        ? budget.maxDecompressedBytes
+        : outputLimit(budget, sourceSize);
+  }
+
+  /**
+   * How much of `want` bytes the operation may still produce: callers ask a decoder for no
+   * more, so the budget is never overshot by a piece. Throws when nothing is left.
    */
   allow(want: number, offset = -1): number {
     const room = this.limit - this.total;
@@ -117,16 +321,20 @@ export class DecompressMeter {
     return Math.min(want, room);
   }
 
-  /** Account `bytes` of decoder output; throws when the operation's total passes the limit. */
+  /** Account `bytes` produced; throws when the operation's total passes the limit. */
   add(bytes: number, offset = -1): void {
     this.total += bytes;
     if (this.total > this.limit) this.over(offset);
   }
 
   private over(offset: number): never {
+    const b = this.budget;
+    if (this.limit === b.maxDecompressedBytes) {
+      throw overBudget("maxDecompressedBytes", `more than ${this.limit}`, this.limit, { offset });
+    }
     throw new DmgError(
-      "BUDGET_DECOMPRESSED",
-      `operation would decompress more than ${this.limit} bytes (raise maxDecompressedBytes)`,
+      "BUDGET_EXPANSION",
+      `operation would produce more than ${this.limit} bytes from a ${this.sourceSize}-byte image: the budget allows ${b.expansionAllowance} bytes plus ${b.maxExpansionRatio} per byte of the file (raise maxExpansionRatio or expansionAllowance, or --max-expansion-ratio / --expansion-allowance on the command line)`,
       offset,
     );
   }

@@ -14,6 +14,7 @@
  * - the decoded size is compared with the caller's limit before the output is allocated.
  */
 import { at, DmgError } from "../core/errors.js";
+import { overBudget } from "../core/limits.js";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -76,11 +77,10 @@ export function decodeBase64(
   if (cap > maxBytes) {
     const size = decodeInto(codes, text, fileOffset, undefined);
     if (size > maxBytes) {
-      throw new DmgError(
-        "BUDGET_PLIST_BYTES",
-        `base64 <data> at ${at(fileOffset)} decodes to ${size} bytes, over the ${maxBytes}-byte property list budget (raise maxPlistBytes)`,
-        fileOffset,
-      );
+      throw overBudget("maxPlistBytes", size, maxBytes, {
+        offset: fileOffset,
+        subject: `base64 <data> at ${at(fileOffset)} decodes to`,
+      });
     }
     cap = size;
   }

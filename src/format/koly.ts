@@ -9,6 +9,33 @@ export const KOLY_SIZE = 512;
 export const KOLY_MAGIC = "koly";
 export const KOLY_VERSION = 4;
 
+/**
+ * Where each field of the trailer lies, from its start: the one table of these offsets, used
+ * by the parser's error offsets, the writer, the tests and the fuzz harnesses.
+ */
+export const KOLY_FIELD = Object.freeze({
+  signature: 0,
+  version: 4,
+  headerSize: 8,
+  flags: 12,
+  runningDataForkOffset: 16,
+  dataForkOffset: 24,
+  dataForkLength: 32,
+  rsrcForkOffset: 40,
+  rsrcForkLength: 48,
+  segmentNumber: 56,
+  segmentCount: 60,
+  segmentId: 64,
+  dataForkChecksum: 80,
+  xmlOffset: 216,
+  xmlLength: 224,
+  codeSignatureOffset: 296,
+  codeSignatureLength: 304,
+  masterChecksum: 352,
+  imageVariant: 488,
+  sectorCount: 492,
+});
+
 /** How many bytes a declared XML length may run past the space before the trailer. */
 export const XML_LENGTH_SLACK = 2;
 
@@ -125,9 +152,9 @@ export function checkKolyRanges(k: Koly, fileSize: number): void {
   const end = k.fileOffset === 0 ? fileSize : trailerStart;
   const begin = k.fileOffset === 0 ? KOLY_SIZE : 0;
   const ranges: Array<[string, number, number, number]> = [
-    ["data fork", k.dataForkOffset, k.dataForkLength, trailerStart + 24],
-    ["resource fork", k.rsrcForkOffset, k.rsrcForkLength, trailerStart + 40],
-    ["XML property list", k.xmlOffset, k.xmlLength, trailerStart + 216],
+    ["data fork", k.dataForkOffset, k.dataForkLength, trailerStart + KOLY_FIELD.dataForkOffset],
+    ["resource fork", k.rsrcForkOffset, k.rsrcForkLength, trailerStart + KOLY_FIELD.rsrcForkOffset],
+    ["XML property list", k.xmlOffset, k.xmlLength, trailerStart + KOLY_FIELD.xmlOffset],
   ];
   for (const [name, off, len, fieldAt] of ranges) {
     if (len === 0) continue;
@@ -165,7 +192,7 @@ export function checkKolyRanges(k: Koly, fileSize: number): void {
     throw new DmgError(
       "KOLY_SEGMENTED",
       `image is segment ${k.segmentNumber} of ${k.segmentCount}; multi-segment sets are not supported`,
-      trailerStart + 56,
+      trailerStart + KOLY_FIELD.segmentNumber,
     );
   }
 }

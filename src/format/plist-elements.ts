@@ -12,6 +12,9 @@ import { BLKX } from "./resources.js";
 /** Deepest nesting accepted (a UDIF plist nests 6 levels). Attack class B11. */
 export const PLIST_MAX_DEPTH = 32;
 
+/** Most attributes of one start tag (a plist element has at most one). Attack class G37. */
+export const PLIST_MAX_ATTRIBUTES = 8;
+
 /** Most elements accepted: a blkx dict costs about 11, so this scales with the table budget. */
 export function elementLimit(budget: Budget): number {
   return 64 * budget.maxTables + 65_536;
@@ -40,6 +43,8 @@ export interface Frame {
   role: number;
   /** Text pieces of a leaf element, joined once at its end. */
   text: string[];
+  /** Characters of `text` so far (names are bounded by maxNameBytes). */
+  textLength?: number;
   entries?: Map<string, PlistValue>;
   items?: PlistValue[];
   /** A dict's key waiting for its value. */

@@ -5,7 +5,7 @@
  */
 
 import { at, DmgError, type ErrorLocation } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
+import { type Budget, checkBudget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { structureError } from "./plist-elements.js";
 import { BLKX, type BlkxResource, type ResourceMap } from "./resources.js";
@@ -142,13 +142,10 @@ export function resourceMap(root: PlistValue, budget: Budget): ResourceMap {
     }
     if (type === BLKX) {
       // Also enforced while streaming; kept here so the rule does not depend on that path.
-      if (list.items.length > budget.maxTables) {
-        throw new DmgError(
-          "BUDGET_TABLES",
-          `blkx array has ${list.items.length} entries, over the budget of ${budget.maxTables} tables (raise maxTables)`,
-          list.offset,
-        );
-      }
+      checkBudget(budget, "maxTables", list.items.length, {
+        offset: list.offset,
+        subject: "entries of the blkx array",
+      });
       list.items.forEach((item, i) => {
         const r = parseResource(item, type, i, { table: i });
         const b: BlkxResource = {

@@ -5,7 +5,7 @@
  */
 import { SaxesParser } from "#saxes";
 import { at, DmgError } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
+import { type Budget, checkBudget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { doctypeStart, internalSubsetStart, isXmlSpace, Positions } from "./plist-bytes.js";
 import { dataValue, SkippedNotBase64, skipData } from "./plist-data.js";
@@ -14,6 +14,7 @@ import {
   elementLimit,
   type Frame,
   frameValue,
+  PLIST_MAX_ATTRIBUTES,
   PLIST_MAX_DEPTH,
   preview,
   ROLE_BLKX,
@@ -24,21 +25,23 @@ import {
 
 /**
  * The value tree of a plist already checked for size, NUL bytes and UTF-8, written to saxes
- * `pieceBytes` bytes at a time.
+ * `pieceBytes` bytes at a time, as steps: the generator yields after each piece (a caller that
+ * must stay fair to an event loop awaits a turn there) and returns the tree.
  *
- * @throws DmgError BUDGET_TABLES, PLIST_MALFORMED, PLIST_DOCTYPE, PLIST_STRUCTURE, PLIST_BASE64
+ * @throws DmgError BUDGET_TABLES, BUDGET_NAME_BYTES, PLIST_MALFORMED, PLIST_DOCTYPE,
+ *   PLIST_STRUCTURE, PLIST_BASE64
  */
-export function buildTree(
+export function* buildTreeSteps(
   xml: Uint8Array,
   fileOffset: number,
   budget: Budget,
   pieceBytes: number,
-): PlistValue {
+): Generator<void, PlistValue, void> {
   try {
-    return new TreeBuilder(xml, fileOffset, budget, true).run(pieceBytes);
+    return yield* new TreeBuilder(xml, fileOffset, budget, true).run(pieceBytes);
   } catch (e) {
     if (!(e instanceof SkippedNotBase64)) throw e;
-    return new TreeBuilder(xml, fileOffset, budget, false).run(pieceBytes);
+    return yield* new TreeBuilder(xml, fileOffset, budget, false).run(pieceBytes);
   }
 }
 
@@ -53,6 +56,8 @@ class TreeBuilder {
   private readonly positions: Positions;
   private readonly maxElements: number;
   private elements = 0;
+  /** Attributes of the start tag being read. */
+  private attributes = 0;
   private readonly stack: Frame[] = [];
   private root: PlistValue | undefined;
   private declChecked = false;
@@ -81,14 +86,15 @@ class TreeBuilder {
     // when the prolog ends, and a tag's start is found from its end.
     parser.on("doctype", (doctype: string) => this.onDoctype(doctype));
     parser.on("opentag", (tag) => this.onOpen(tag.name));
+    parser.on("attribute", (a) => this.onAttribute(a.name, a.value));
     const onText = (t: string): void => this.onText(t);
     parser.on("text", onText);
     parser.on("cdata", onText);
     parser.on("closetag", () => this.onClose());
   }
 
-  /** Hand the plist to saxes piece by piece; the value held by `<plist>`. */
-  run(pieceBytes: number): PlistValue {
+  /** Hand the plist to saxes piece by piece, yielding after each; the value held by `<plist>`. */
+  *run(pieceBytes: number): Generator<void, PlistValue, void> {
     const { xml, parser, positions } = this;
     const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
     try {
@@ -101,6 +107,7 @@ class TreeBuilder {
         positions.add(next, end - next, piece.length);
         parser.write(piece);
         next = this.skip ? skipData(xml, this.stack[this.stack.length - 1], end) : end;
+        yield;
       }
       parser.close();
     } catch (e) {
@@ -166,7 +173,31 @@ class TreeBuilder {
     }
   }
 
+  /**
+   * Attack class G37: a start tag with millions of attributes. saxes collects a tag's
+   * attributes until its `>`, then builds an object of them; this is called for each as it is
+   * read, so the count is bounded before saxes holds more than a few. A plist element has at
+   * most one (`<plist version="1.0">`); every attribute also counts against the element budget.
+   */
+  private onAttribute(name: string, value: string): void {
+    const offset = this.here();
+    if (++this.attributes > PLIST_MAX_ATTRIBUTES) {
+      throw structureError(`a start tag has more than ${PLIST_MAX_ATTRIBUTES} attributes`, offset);
+    }
+    if (++this.elements > this.maxElements) {
+      throw structureError(
+        `more than ${this.maxElements} elements and attributes (raise maxTables if this is honest)`,
+        offset,
+      );
+    }
+    checkBudget(this.budget, "maxNameBytes", name.length + value.length, {
+      offset,
+      subject: "an attribute of a start tag",
+    });
+  }
+
   private onOpen(name: string): void {
+    this.attributes = 0;
     this.checkDecl();
     const stack = this.stack;
     const offset = this.fileOffset + this.tagStart();
@@ -196,6 +227,15 @@ class TreeBuilder {
     if (f === undefined) return; // outside the root: saxes refuses anything but spaces
     if (TEXT_LEAVES.has(f.name)) {
       f.text.push(t);
+      // Attack class G46: names kept whole (1,024 tables of 62 KB names cost ~5x the plist).
+      // <data> is bounded by maxPlistBytes and decoded from the bytes instead.
+      if (f.name !== "data") {
+        f.textLength = (f.textLength ?? 0) + t.length;
+        checkBudget(this.budget, "maxNameBytes", f.textLength, {
+          offset: f.offset,
+          subject: `the text of <${f.name}>`,
+        });
+      }
     } else if (!isXmlSpace(t)) {
       throw structureError(`text ${preview(t)} inside <${f.name}>`, this.here());
     }
@@ -227,12 +267,11 @@ class TreeBuilder {
       const items = parent.items as PlistValue[];
       items.push(v);
       // Attack class B11: a million blkx entries, refused as they stream in.
-      if (parent.role === ROLE_BLKX && items.length > this.budget.maxTables) {
-        throw new DmgError(
-          "BUDGET_TABLES",
-          `blkx array has more than ${this.budget.maxTables} entries (raise maxTables)`,
-          f.offset,
-        );
+      if (parent.role === ROLE_BLKX) {
+        checkBudget(this.budget, "maxTables", items.length, {
+          offset: f.offset,
+          subject: "entries of the blkx array (at least)",
+        });
       }
     } else {
       parent.value = v;

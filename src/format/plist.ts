@@ -27,10 +27,11 @@
  */
 
 import { at, DmgError } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
+import { type Budget, checkBudget } from "../core/limits.js";
+import { runPaced, runSteps, type Work } from "../core/work.js";
 import { firstInvalidUtf8, isAscii } from "./plist-bytes.js";
 import { resourceMap } from "./plist-map.js";
-import { buildTree } from "./plist-tree.js";
+import { buildTreeSteps } from "./plist-tree.js";
 import type { ResourceMap } from "./resources.js";
 
 export { PLIST_MAX_DEPTH } from "./plist-elements.js";
@@ -56,12 +57,12 @@ const PIECE_BYTES = 256 * 1024;
  * @param xml the property list bytes (UTF-8)
  * @param fileOffset file offset of `xml[0]`, for element offsets and error offsets
  * @param budget `maxPlistBytes` bounds the input; `maxTables` bounds the blkx entries and,
- *   scaled, the number of elements
+ *   scaled, the number of elements; `maxNameBytes` each string
  * @param pieceBytes bytes handed to the XML parser at a time (tests make it small to put
  *   piece boundaries everywhere; the result does not depend on it)
  * @returns the value held by `<plist>`
- * @throws DmgError BUDGET_PLIST_BYTES, BUDGET_TABLES, PLIST_MALFORMED, PLIST_DOCTYPE,
- *   PLIST_STRUCTURE, PLIST_BASE64
+ * @throws DmgError BUDGET_PLIST_BYTES, BUDGET_TABLES, BUDGET_NAME_BYTES, PLIST_MALFORMED,
+ *   PLIST_DOCTYPE, PLIST_STRUCTURE, PLIST_BASE64
  */
 export function parsePlistValue(
   xml: Uint8Array,
@@ -69,14 +70,18 @@ export function parsePlistValue(
   budget: Budget,
   pieceBytes = PIECE_BYTES,
 ): PlistValue {
+  return runSteps(plistValueSteps(xml, fileOffset, budget, pieceBytes));
+}
+
+/** {@link parsePlistValue} as steps, one per piece handed to the XML parser. */
+function* plistValueSteps(
+  xml: Uint8Array,
+  fileOffset: number,
+  budget: Budget,
+  pieceBytes: number,
+): Generator<void, PlistValue, void> {
   // Attack class A5 / B11: the plist is held whole, so its size is bounded before anything else.
-  if (xml.length > budget.maxPlistBytes) {
-    throw new DmgError(
-      "BUDGET_PLIST_BYTES",
-      `XML property list is ${xml.length} bytes, over the ${budget.maxPlistBytes}-byte budget (raise maxPlistBytes)`,
-      fileOffset,
-    );
-  }
+  checkBudget(budget, "maxPlistBytes", xml.length, { offset: fileOffset });
   // Attack class B14: a NUL byte is never XML; saying so here gives its exact offset.
   const nul = xml.indexOf(0);
   if (nul >= 0) {
@@ -96,7 +101,8 @@ export function parsePlistValue(
       fileOffset + bad,
     );
   }
-  return buildTree(xml, fileOffset, budget, Math.max(1, Math.floor(pieceBytes)));
+  yield;
+  return yield* buildTreeSteps(xml, fileOffset, budget, Math.max(1, Math.floor(pieceBytes)));
 }
 
 /**
@@ -109,10 +115,10 @@ export function parsePlistValue(
  *
  * @param xml the property list bytes (UTF-8)
  * @param fileOffset file offset of `xml[0]`; each blkx `fileOffset` is the offset of its `<data>` element
- * @param budget `maxPlistBytes` and `maxTables` apply
+ * @param budget `maxPlistBytes`, `maxTables` and `maxNameBytes` apply
  * @param pieceBytes as for {@link parsePlistValue}
- * @throws DmgError BUDGET_PLIST_BYTES, BUDGET_TABLES, PLIST_MALFORMED, PLIST_DOCTYPE,
- *   PLIST_STRUCTURE, PLIST_BASE64
+ * @throws DmgError BUDGET_PLIST_BYTES, BUDGET_TABLES, BUDGET_NAME_BYTES, PLIST_MALFORMED,
+ *   PLIST_DOCTYPE, PLIST_STRUCTURE, PLIST_BASE64
  */
 export function parsePlist(
   xml: Uint8Array,
@@ -121,5 +127,19 @@ export function parsePlist(
   pieceBytes = PIECE_BYTES,
 ): ResourceMap {
   const root = parsePlistValue(xml, fileOffset, budget, pieceBytes);
+  return resourceMap(root, budget);
+}
+
+/**
+ * {@link parsePlist} that gives the event loop a turn between pieces and stops when `work`'s
+ * signal fires (a 128 MiB property list takes seconds to parse).
+ */
+export async function parsePlistPaced(
+  xml: Uint8Array,
+  fileOffset: number,
+  budget: Budget,
+  work: Work,
+): Promise<ResourceMap> {
+  const root = await runPaced(plistValueSteps(xml, fileOffset, budget, PIECE_BYTES), work);
   return resourceMap(root, budget);
 }

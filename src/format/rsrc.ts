@@ -21,7 +21,8 @@
 
 import { Cursor } from "../bytes/cursor.js";
 import { at, DmgError } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
+import { type Budget, checkBudget } from "../core/limits.js";
+import { elementLimit } from "./plist-elements.js";
 import { BLKX, type ResourceMap } from "./resources.js";
 
 /** Size of the fork header and of its copy at the start of the map. */
@@ -61,13 +62,7 @@ export function parseResourceFork(
     throw new DmgError("RSRC_MALFORMED", `resource fork: ${msg}`, off);
   };
   // Attack class A5 / B11: the fork is read whole, so its size is bounded first.
-  if (bytes.length > budget.maxRsrcBytes) {
-    throw new DmgError(
-      "BUDGET_RSRC_BYTES",
-      `resource fork is ${bytes.length} bytes, over the ${budget.maxRsrcBytes}-byte budget (raise maxRsrcBytes)`,
-      fileOffset,
-    );
-  }
+  checkBudget(budget, "maxRsrcBytes", bytes.length, { offset: fileOffset });
   const h = new Cursor(bytes, fileOffset, "resource fork header", "RSRC_MALFORMED");
   const dataOff = h.u32();
   const mapOff = h.u32();
@@ -131,6 +126,8 @@ export function parseResourceFork(
     );
   }
   const out: ResourceMap = { blkx: [], other: [] };
+  const mostRefs = elementLimit(budget);
+  let refs = 0;
   for (let t = 0; t < typeCount; t++) {
     const entryPos = typeListOff + 2 + t * RSRC_TYPE_ENTRY_SIZE;
     m.pos = entryPos;
@@ -144,14 +141,30 @@ export function parseResourceFork(
         mapBase + entryPos,
       );
     }
-    const isBlkx = type === BLKX;
-    // Attack class B11: a million tables is refused by count, before any is read.
-    if (isBlkx && out.blkx.length + count > budget.maxTables) {
-      throw new DmgError(
-        "BUDGET_TABLES",
-        `resource fork has ${out.blkx.length + count} 'blkx' resources, over the budget of ${budget.maxTables} tables (raise maxTables)`,
+    // Attack class G47: every type's reference list may point at the same bytes, so 65,536
+    // types of 65,536 references each fit in 1.3 MB and would make 4 billion resources. All
+    // references together must fit in the map (as they do when each type has its own list),
+    // and their number is bounded like the property list's elements.
+    refs += count;
+    if (refs * RSRC_REF_ENTRY_SIZE > mapLen) {
+      bad(
+        `types 0..${t} have ${refs} references in all, more than the ${mapLen}-byte map holds (reference lists overlap)`,
         mapBase + entryPos,
       );
+    }
+    if (refs > mostRefs) {
+      bad(
+        `more than ${mostRefs} resources (raise maxTables if this is honest)`,
+        mapBase + entryPos,
+      );
+    }
+    const isBlkx = type === BLKX;
+    // Attack class B11: a million tables is refused by count, before any is read.
+    if (isBlkx) {
+      checkBudget(budget, "maxTables", out.blkx.length + count, {
+        offset: mapBase + entryPos,
+        subject: "'blkx' resources in the resource fork",
+      });
     }
     for (let r = 0; r < count; r++) {
       const refPos = refStart + r * RSRC_REF_ENTRY_SIZE;
@@ -169,6 +182,10 @@ export function parseResourceFork(
             mapBase + refPos + 2,
           );
         }
+        checkBudget(budget, "maxNameBytes", map[p], {
+          offset: mapBase + p,
+          subject: `name of '${type}' ${id}`,
+        });
         name = latin1(map.subarray(p + 1, p + 1 + map[p]));
       }
       // Attack class C15 in the fork: a length field that runs past the data area.

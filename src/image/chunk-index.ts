@@ -4,7 +4,8 @@
  */
 
 import { DmgError } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
+import { type Budget, checkBudget } from "../core/limits.js";
+import type { Work } from "../core/work.js";
 import type { Koly } from "../format/koly.js";
 import { MAX_SECTOR, type MishTable } from "../format/mish.js";
 import {
@@ -44,7 +45,12 @@ export interface LocatedTable {
  * (attack class C16), payload ranges inside the data fork (C17, D20), lengths consistent with
  * types (D22), budgets per chunk (D24) and for the whole image.
  */
-export function buildChunkIndex(tables: LocatedTable[], koly: Koly, budget: Budget): ChunkIndex {
+export async function buildChunkIndex(
+  tables: LocatedTable[],
+  koly: Koly,
+  budget: Budget,
+  work: Work,
+): Promise<ChunkIndex> {
   // Tables in disk order (they are stored in order in every real file; sorting costs nothing).
   const order = tables
     .map((_, i) => i)
@@ -56,12 +62,7 @@ export function buildChunkIndex(tables: LocatedTable[], koly: Koly, budget: Budg
       if (type !== COMMENT && type !== TERMINATOR && t.mish.entries.sectorCount[i] > 0) total++;
     }
   }
-  if (total > budget.maxChunks) {
-    throw new DmgError(
-      "BUDGET_CHUNKS",
-      `image has ${total} chunks; the budget allows ${budget.maxChunks} (raise maxChunks)`,
-    );
-  }
+  checkBudget(budget, "maxChunks", total);
   const idx: ChunkIndex = {
     count: total,
     type: new Uint32Array(total),
@@ -100,6 +101,8 @@ export function buildChunkIndex(tables: LocatedTable[], koly: Koly, budget: Budg
     next = end;
     const e = mish.entries;
     for (let i = 0; i < mish.count; i++) {
+      // Two million entries take ~100 ms: give the event loop its turns.
+      if ((i & PACE_MASK) === PACE_MASK) await work.pace(fileOffset);
       const type = e.type[i];
       const sectors = e.sectorCount[i];
       if (type === COMMENT || type === TERMINATOR || sectors === 0) continue;
@@ -136,22 +139,9 @@ export function buildChunkIndex(tables: LocatedTable[], koly: Koly, budget: Budg
         }
         if (isCompressed(type)) {
           // Attack class D24: budgets per chunk. Honest 250 MB chunks fit the defaults.
-          if (length > budget.maxChunkCompressedBytes) {
-            throw new DmgError(
-              "BUDGET_CHUNK_COMPRESSED",
-              `table ${ti} chunk ${i} has ${length} compressed bytes; the budget allows ${budget.maxChunkCompressedBytes} (raise maxChunkCompressedBytes)`,
-              offset,
-              where,
-            );
-          }
-          if (sectors > budget.maxChunkSectors) {
-            throw new DmgError(
-              "BUDGET_CHUNK_SECTORS",
-              `table ${ti} chunk ${i} has ${sectors} sectors; the budget allows ${budget.maxChunkSectors} (raise maxChunkSectors)`,
-              offset,
-              where,
-            );
-          }
+          const site = { offset, ...where, subject: `table ${ti} chunk ${i}` };
+          checkBudget(budget, "maxChunkCompressedBytes", length, site);
+          checkBudget(budget, "maxChunkSectors", sectors, site);
         }
       }
       idx.type[n] = type;
@@ -166,43 +156,96 @@ export function buildChunkIndex(tables: LocatedTable[], koly: Koly, budget: Budg
   }
   idx.count = n;
   idx.totalSectors = next;
-  if (next * SECTOR_SIZE > budget.maxImageBytes) {
-    throw new DmgError(
-      "BUDGET_IMAGE_SIZE",
-      `virtual disk is ${next * SECTOR_SIZE} bytes; the budget allows ${budget.maxImageBytes} (raise maxImageBytes)`,
-    );
-  }
-  checkPayloadOverlap(idx);
+  checkBudget(budget, "maxImageBytes", next * SECTOR_SIZE);
+  await checkPayloadOverlap(idx, work);
   return idx;
 }
+
+/** Loops over entries pace their work once every this many (plus one) steps. */
+const PACE_MASK = 0xfff;
 
 /**
  * Attack class D20: many chunks pointing at one compressed range multiply the work of a small
  * file (a bomb by overlap). No writer shares payloads between chunks, so overlap is refused.
+ *
+ * Payload ranges `[start, end)` are pairwise disjoint exactly when, with the starts sorted and
+ * the ends sorted apart, every start (but the first) is at or past the end before it: where two
+ * ranges overlap, some point has two more starts than ends before it. In disk order, payloads
+ * of honest images lie in file order, so both arrays are usually sorted already; otherwise they
+ * are sorted in slices that give the event loop its turns (an attacker's two million unsorted
+ * chunks must not hold it for a second).
  */
-function checkPayloadOverlap(idx: ChunkIndex): void {
-  const withData: number[] = [];
-  for (let i = 0; i < idx.count; i++) if (idx.length[i] > 0) withData.push(i);
+async function checkPayloadOverlap(idx: ChunkIndex, work: Work): Promise<void> {
+  let n = 0;
+  for (let i = 0; i < idx.count; i++) if (idx.length[i] > 0) n++;
+  const starts = new Float64Array(n);
+  const ends = new Float64Array(n);
+  for (let i = 0, k = 0; i < idx.count; i++) {
+    if (idx.length[i] === 0) continue;
+    starts[k] = idx.offset[i];
+    ends[k++] = idx.offset[i] + idx.length[i];
+  }
+  await pacedSort(starts, work);
+  await pacedSort(ends, work);
+  for (let k = 1; k < n; k++) {
+    if (starts[k] < ends[k - 1]) throw overlapError(idx, starts[k]);
+  }
+}
+
+/** The CHUNK_RANGE error for two payloads that both hold file offset `at` (one starts there). */
+function overlapError(idx: ChunkIndex, at: number): DmgError {
+  const holders: number[] = [];
+  for (let i = 0; i < idx.count && holders.length < 2; i++) {
+    if (idx.length[i] > 0 && idx.offset[i] <= at && at < idx.offset[i] + idx.length[i]) {
+      holders.push(i);
+    }
+  }
+  // The one that starts at `at` (or the later one) is named as the offender.
+  const [a, b] = idx.offset[holders[1]] === at ? holders : [holders[1], holders[0]];
+  return new DmgError(
+    "CHUNK_RANGE",
+    `table ${idx.table[b]} chunk ${idx.tableChunk[b]} payload at ${idx.offset[b]} overlaps that of table ${idx.table[a]} chunk ${idx.tableChunk[a]} [${idx.offset[a]}, ${idx.offset[a] + idx.length[a]})`,
+    idx.offset[b],
+    { table: idx.table[b], chunk: idx.tableChunk[b] },
+  );
+}
+
+/** Elements sorted natively at once: a few milliseconds of work. */
+const SORT_SLICE = 1 << 16;
+
+/**
+ * Sort `a` ascending, giving the event loop a turn between slices: a check in O(n) when it is
+ * sorted already; else slices sorted natively, then merged pairwise.
+ */
+export async function pacedSort(a: Float64Array, work: Work): Promise<void> {
   let sorted = true;
-  for (let k = 1; k < withData.length; k++) {
-    if (idx.offset[withData[k]] < idx.offset[withData[k - 1]]) {
+  for (let k = 1; k < a.length; k++) {
+    if (a[k] < a[k - 1]) {
       sorted = false;
       break;
     }
   }
-  if (!sorted) withData.sort((a, b) => idx.offset[a] - idx.offset[b]);
-  for (let k = 1; k < withData.length; k++) {
-    const a = withData[k - 1];
-    const b = withData[k];
-    if (idx.offset[b] < idx.offset[a] + idx.length[a]) {
-      throw new DmgError(
-        "CHUNK_RANGE",
-        `table ${idx.table[b]} chunk ${idx.tableChunk[b]} payload at ${idx.offset[b]} overlaps that of table ${idx.table[a]} chunk ${idx.tableChunk[a]} [${idx.offset[a]}, ${idx.offset[a] + idx.length[a]})`,
-        idx.offset[b],
-        { table: idx.table[b], chunk: idx.tableChunk[b] },
-      );
-    }
+  if (sorted) return;
+  for (let lo = 0; lo < a.length; lo += SORT_SLICE) {
+    a.subarray(lo, lo + SORT_SLICE).sort();
+    await work.pace();
   }
+  let from: Float64Array = a;
+  let to: Float64Array = new Float64Array(a.length);
+  for (let width = SORT_SLICE; width < a.length; width *= 2) {
+    for (let lo = 0; lo < a.length; lo += 2 * width) {
+      const mid = Math.min(lo + width, a.length);
+      const hi = Math.min(lo + 2 * width, a.length);
+      let i = lo;
+      let j = mid;
+      for (let k = lo; k < hi; k++) {
+        to[k] = j >= hi || (i < mid && from[i] <= from[j]) ? from[i++] : from[j++];
+        if ((k & 0xffff) === 0xffff) await work.pace();
+      }
+    }
+    [from, to] = [to, from];
+  }
+  if (from !== a) a.set(from);
 }
 
 /** Index of the chunk holding `sector`, or -1 when no chunk does. Binary search. */

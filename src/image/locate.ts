@@ -85,5 +85,7 @@ async function hint(src: ByteSource): Promise<string> {
 
 function ascii(b: Uint8Array, start: number, n: number): string {
   if (b.length < start + n) return "";
-  return String.fromCharCode(...b.subarray(start, start + n));
+  let s = "";
+  for (let i = start; i < start + n; i++) s += String.fromCharCode(b[i]);
+  return s;
 }

@@ -4,9 +4,11 @@
  */
 
 import { DmgError, type Finding, warning } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
-import { type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
-import { parsePlist } from "../format/plist.js";
+import { type Budget, checkBudget } from "../core/limits.js";
+import type { Work } from "../core/work.js";
+import { KOLY_FIELD, type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
+import { parseMish } from "../format/mish.js";
+import { parsePlistPaced } from "../format/plist.js";
 import type { ResourceMap } from "../format/resources.js";
 import { parseResourceFork } from "../format/rsrc.js";
 import { type ByteSource, readExact } from "../sources/source.js";
@@ -21,13 +23,18 @@ const XML_SLACK = XML_LENGTH_SLACK;
 /**
  * Read the map the trailer points at. Apple's own tools read the XML property list and only
  * fall back to the resource fork when there is none; 7-Zip does the same, while QEMU prefers the
- * resource fork. We follow Apple: XML first, the resource fork cross-checked when both exist.
+ * resource fork. We follow Apple: XML first. When both exist they must describe the same
+ * tables (MAP_MISMATCH otherwise, unless `strict` is false): a validator that passes an image
+ * whose resource fork says other things than its XML would pass bytes a QEMU-based consumer
+ * reads differently (attack class G45).
  */
 export async function readMap(
   src: ByteSource,
   koly: Koly,
   budget: Budget,
   warnings: Finding[],
+  work: Work,
+  strict = true,
 ): Promise<{ map: ResourceMap; layout: MapLayout }> {
   const hasXml = koly.xmlLength > 0;
   const hasRsrc = koly.rsrcForkLength > 0;
@@ -36,33 +43,40 @@ export async function readMap(
     throw new DmgError(
       "NO_PARTITION_MAP",
       "the trailer points at neither an XML property list nor a resource fork (both lengths are 0)",
-      koly.fileOffset + 216,
+      koly.fileOffset + KOLY_FIELD.xmlOffset,
     );
   }
   const rsrc = hasRsrc ? await readRsrc(src, koly, budget) : undefined;
   if (!hasXml) return { map: rsrc!, layout: "rsrc" };
-  const xml = await readXml(src, koly, budget, warnings);
-  if (rsrc && !sameTables(xml, rsrc)) {
-    warnings.push(
-      warning(
-        "RSRC_XML_DISAGREE",
-        "the resource fork and the XML property list describe different tables; the XML is used, as Apple's tools do",
+  await work.pace();
+  const xml = await readXml(src, koly, budget, warnings, work);
+  if (rsrc) {
+    const differs = tablesDiffer(xml, rsrc);
+    if (differs && strict) {
+      throw new DmgError(
+        "MAP_MISMATCH",
+        `the resource fork and the XML property list describe different tables (${differs}); readers that prefer the resource fork (QEMU) would read other bytes than those that prefer the XML (Apple's tools, 7-Zip)`,
         koly.rsrcForkOffset,
-      ),
-    );
+      );
+    }
+    if (differs || !sameBytes(xml, rsrc)) {
+      warnings.push(
+        warning(
+          "RSRC_XML_DISAGREE",
+          differs
+            ? `the resource fork and the XML property list describe different tables (${differs}); the XML is used, as Apple's tools do`
+            : "the resource fork's table blobs differ from the XML's in fields no reader uses; the XML is used",
+          koly.rsrcForkOffset,
+        ),
+      );
+    }
   }
   return { map: xml, layout: rsrc ? "both" : "xml" };
 }
 
 async function readRsrc(src: ByteSource, koly: Koly, budget: Budget): Promise<ResourceMap> {
   // Check the budget before reading: the length is a field of the file.
-  if (koly.rsrcForkLength > budget.maxRsrcBytes) {
-    throw new DmgError(
-      "BUDGET_RSRC_BYTES",
-      `resource fork is ${koly.rsrcForkLength} bytes; the budget allows ${budget.maxRsrcBytes} (raise maxRsrcBytes)`,
-      koly.rsrcForkOffset,
-    );
-  }
+  checkBudget(budget, "maxRsrcBytes", koly.rsrcForkLength, { offset: koly.rsrcForkOffset });
   const bytes = await readExact(src, koly.rsrcForkOffset, koly.rsrcForkLength, "resource fork");
   return parseResourceFork(bytes, koly.rsrcForkOffset, budget);
 }
@@ -72,16 +86,11 @@ async function readXml(
   koly: Koly,
   budget: Budget,
   warnings: Finding[],
+  work: Work,
 ): Promise<ResourceMap> {
   const off = koly.xmlOffset;
   const len = koly.xmlLength;
-  if (len > budget.maxPlistBytes) {
-    throw new DmgError(
-      "BUDGET_PLIST_BYTES",
-      `XML property list is ${len} bytes; the budget allows ${budget.maxPlistBytes} (raise maxPlistBytes)`,
-      off,
-    );
-  }
+  checkBudget(budget, "maxPlistBytes", len, { offset: off });
   // Attack class B14 and real files: the declared length is sometimes 1-2 bytes short of
   // `</plist>` (or past it). Read a little more when the file has it before the trailer.
   // The range check let the declared length run up to XML_SLACK bytes into the trailer; never
@@ -119,7 +128,7 @@ async function readXml(
       xml = bytes.subarray(0, end);
     }
   }
-  return parsePlist(xml, off, budget);
+  return parsePlistPaced(xml, off, budget, work);
 }
 
 /** Number of bytes after trimming trailing whitespace and NULs. */
@@ -145,13 +154,62 @@ function lastIndexOf(hay: Uint8Array, needle: Uint8Array, from: number): number 
   return -1;
 }
 
-function sameTables(a: ResourceMap, b: ResourceMap): boolean {
-  if (a.blkx.length !== b.blkx.length) return false;
-  for (let i = 0; i < a.blkx.length; i++) {
-    const x = a.blkx[i].data;
-    const y = b.blkx[i].data;
-    if (x.length !== y.length) return false;
-    for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
+/**
+ * How the tables of two maps differ, in words, or "" when they describe the same disk: the
+ * same number of tables, and in each the same sectors, data offset, checksum and chunk entries
+ * (type, sectors, payload range). Names may differ (the resource fork holds MacRoman, the XML
+ * UTF-8: honest writers differ there), and so may fields no reader uses.
+ */
+function tablesDiffer(a: ResourceMap, b: ResourceMap): string {
+  if (a.blkx.length !== b.blkx.length) {
+    return `${a.blkx.length} tables in the XML, ${b.blkx.length} in the resource fork`;
   }
+  for (let t = 0; t < a.blkx.length; t++) {
+    const x = a.blkx[t];
+    const y = b.blkx[t];
+    if (equalBytes(x.data, y.data)) continue;
+    let mx: ReturnType<typeof parseMish>;
+    let my: ReturnType<typeof parseMish>;
+    try {
+      mx = parseMish(x.data, x.fileOffset, { table: t });
+      my = parseMish(y.data, y.fileOffset, { table: t });
+    } catch {
+      return `table ${t} is malformed in one of them`;
+    }
+    if (
+      mx.firstSector !== my.firstSector ||
+      mx.sectorCount !== my.sectorCount ||
+      mx.dataOffset !== my.dataOffset ||
+      mx.count !== my.count ||
+      mx.checksum.type !== my.checksum.type ||
+      !equalBytes(mx.checksum.value, my.checksum.value)
+    ) {
+      return `table ${t}'s sectors, data offset, checksum or entry count`;
+    }
+    const ex = mx.entries;
+    const ey = my.entries;
+    for (let i = 0; i < mx.count; i++) {
+      if (
+        ex.type[i] !== ey.type[i] ||
+        ex.sector[i] !== ey.sector[i] ||
+        ex.sectorCount[i] !== ey.sectorCount[i] ||
+        ex.offset[i] !== ey.offset[i] ||
+        ex.length[i] !== ey.length[i]
+      ) {
+        return `table ${t} chunk ${i}`;
+      }
+    }
+  }
+  return "";
+}
+
+/** True when every table blob of `a` equals that of `b` byte for byte. */
+function sameBytes(a: ResourceMap, b: ResourceMap): boolean {
+  return a.blkx.every((x, t) => equalBytes(x.data, b.blkx[t].data));
+}
+
+function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
+  if (x.length !== y.length) return false;
+  for (let k = 0; k < x.length; k++) if (x[k] !== y[k]) return false;
   return true;
 }

@@ -5,22 +5,48 @@
  * open (so sequential reads never restart the decoder), the nearest index point before the
  * range (resumed by a codec that can), or a decoder from the chunk start; what lies before the
  * range is decoded and discarded.
+ *
+ * A cursor left open between two steps of a reader is idle: the image may close it to free
+ * memory for another operation, or because too many are open (a client that reads a stream
+ * once and drops it). The reader then finds it gone at its next step and opens another at the
+ * position it had reached, from an index point or the chunk start: the bytes are the same.
  */
-
 import type { ChunkCursor } from "../codecs/codec.js";
+import type { InputBuffers } from "../codecs/input.js";
+import type { CodecTable } from "../codecs/registry.js";
 import { DmgError } from "../core/errors.js";
 import type { DecompressMeter, MemoryMeter } from "../core/limits.js";
+import type { Work } from "../core/work.js";
 import { isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
 import { type ByteSource, readExact } from "../sources/source.js";
-import { type DecodedCache, PageCollector } from "./cache.js";
+import { type DecodedCache, PageCollector, type SoftHolder } from "./cache.js";
 import { type ChunkIndex, findChunk } from "./chunk-index.js";
 import { MIN_CHUNK, type PointStore } from "./index-points.js";
-import { chunkContext, RESUME_COST, registeredCodec, seekableCodec, startCursor } from "./seek.js";
+import { chunkContext, RESUME_COST, registeredCodec, startCursor } from "./seek.js";
 
-/** Size of the pieces a read yields (and of raw-copy reads). */
+/** Size of the pieces a read yields (and of raw-copy reads and zero pieces). */
 export const PIECE = 1024 * 1024;
 
-const ZEROS = new Uint8Array(64 * 1024);
+/**
+ * Most bytes one decoder step produces: a few milliseconds of work for the slowest decoders,
+ * so that the event loop gets its turn often (a 1 MiB step of pako took ~25 ms cold here).
+ */
+const STEP = 256 * 1024;
+
+/** Zeros handed out for zero and ignore chunks (one shared buffer, never written to). */
+const ZEROS = new Uint8Array(PIECE);
+
+/** What a reader decodes with: the image's parts (or a worker lane's). */
+export interface ReaderDeps {
+  source: ByteSource;
+  index: ChunkIndex;
+  memory: MemoryMeter;
+  codecs: CodecTable;
+  /** Input buffers reused from chunk to chunk. */
+  buffers?: InputBuffers;
+  /** Readers with a cursor open, so the image can close idle ones. */
+  readers?: OpenReaders;
+}
 
 /** What the readers of one image share. */
 export interface ReaderShared {
@@ -46,19 +72,69 @@ function pointSpan(index: ChunkIndex): number {
   return n;
 }
 
-export class ImageReader {
-  private open: OpenCursor | undefined;
+/**
+ * The readers of one image that hold an open cursor, least recently used first. It closes
+ * idle cursors when memory runs short (it is a soft holder of the image's meter) and when more
+ * than `cap` are open, so that streams read once and dropped (never resumed, their `finally`
+ * never run) cannot hold the budget for good (attack class G43).
+ */
+export class OpenReaders implements SoftHolder {
+  private readonly open = new Set<ImageReader>();
 
   constructor(
-    private readonly source: ByteSource,
-    private readonly index: ChunkIndex,
     private readonly memory: MemoryMeter,
+    readonly cap: number,
+  ) {}
+
+  /** Number of readers with a cursor open. */
+  get size(): number {
+    return this.open.size;
+  }
+
+  /** `r` has opened a cursor or used it: it becomes the most recent; the oldest idle go past the cap. */
+  touch(r: ImageReader): void {
+    this.open.delete(r);
+    this.open.add(r);
+    for (const other of this.open) {
+      if (this.open.size <= this.cap) break;
+      if (other !== r && !other.busy) other.closeOpen();
+    }
+  }
+
+  /** `r` has closed its cursor. */
+  drop(r: ImageReader): void {
+    this.open.delete(r);
+  }
+
+  release(bytes: number): number {
+    const before = this.memory.used;
+    for (const r of this.open) {
+      if (before - this.memory.used >= bytes) break;
+      if (!r.busy) r.closeOpen();
+    }
+    return before - this.memory.used;
+  }
+
+  /** Close every reader's cursor and keep them closed (the image is closing). */
+  closeAll(): void {
+    for (const r of [...this.open]) r.close();
+  }
+}
+
+export class ImageReader {
+  private open: OpenCursor | undefined;
+  /** A cursor step is in progress: the cursor must not be closed under it. */
+  busy = false;
+  private closed = false;
+
+  constructor(
+    private readonly deps: ReaderDeps,
     private readonly shared: ReaderShared = {},
   ) {}
 
   /** Virtual disk size in bytes. */
   get size(): number {
-    return this.index.totalSectors * SECTOR_SIZE;
+    return this.deps.index.totalSectors * SECTOR_SIZE;
   }
 
   /**
@@ -69,18 +145,20 @@ export class ImageReader {
     offset: number,
     length: number,
     meter: DecompressMeter,
+    work: Work,
   ): AsyncGenerator<Uint8Array> {
+    const index = this.deps.index;
     const end = offset + length;
     let pos = offset;
     while (pos < end) {
-      const i = findChunk(this.index, Math.floor(pos / SECTOR_SIZE));
+      const i = findChunk(index, Math.floor(pos / SECTOR_SIZE));
       if (i < 0) {
         throw new DmgError("READ_RANGE", `no chunk covers virtual offset ${pos}`);
       }
-      const chunkStart = this.index.sector[i] * SECTOR_SIZE;
-      const chunkEnd = chunkStart + this.index.sectorCount[i] * SECTOR_SIZE;
+      const chunkStart = index.sector[i] * SECTOR_SIZE;
+      const chunkEnd = chunkStart + index.sectorCount[i] * SECTOR_SIZE;
       const to = Math.min(end, chunkEnd);
-      yield* this.chunkPieces(i, pos - chunkStart, to - chunkStart, meter);
+      yield* this.chunkPieces(i, pos - chunkStart, to - chunkStart, meter, work);
       pos = to;
     }
   }
@@ -88,34 +166,43 @@ export class ImageReader {
   /**
    * The decoded bytes `[from, to)` of chunk `i` (offsets inside the chunk) as pieces. When `to`
    * is the chunk's end, the decoder's end-of-stream checks run (rule: exact declared size).
+   * Zeros of zero and ignore chunks count against `meter` like decoded bytes: they are made.
    */
   async *chunkPieces(
     i: number,
     from: number,
     to: number,
     meter: DecompressMeter,
+    work: Work,
   ): AsyncGenerator<Uint8Array> {
-    const type = this.index.type[i];
+    this.checkOpen();
+    const type = this.deps.index.type[i];
     if (isZeroFill(type)) {
-      for (let p = from; p < to; p += ZEROS.length)
-        yield ZEROS.subarray(0, Math.min(ZEROS.length, to - p));
+      for (let p = from; p < to; ) {
+        await work.pace();
+        const n = meter.allow(Math.min(PIECE, to - p));
+        meter.add(n);
+        yield ZEROS.subarray(0, n);
+        p += n;
+      }
       return;
     }
     if (type === UDRW) {
-      const base = this.index.offset[i];
+      const base = this.deps.index.offset[i];
       for (let p = from; p < to; ) {
+        await work.pace(base + p);
         const n = Math.min(PIECE, to - p);
-        this.memory.acquire(n, "raw chunk read");
+        this.deps.memory.acquire(n, "raw chunk read");
         try {
-          yield await readExact(this.source, base + p, n, "raw chunk");
+          yield await readExact(this.deps.source, base + p, n, "raw chunk");
         } finally {
-          this.memory.release(n);
+          this.deps.memory.release(n);
         }
         p += n;
       }
       return;
     }
-    yield* this.decoded(i, from, to, meter);
+    yield* this.decoded(i, from, to, meter, work);
   }
 
   private async *decoded(
@@ -123,8 +210,11 @@ export class ImageReader {
     from: number,
     to: number,
     meter: DecompressMeter,
+    work: Work,
   ): AsyncGenerator<Uint8Array> {
-    const size = this.index.sectorCount[i] * SECTOR_SIZE;
+    const index = this.deps.index;
+    const size = index.sectorCount[i] * SECTOR_SIZE;
+    const offset = index.offset[i];
     const { cache } = this.shared;
     // Cached pages serve reads that stop short of the chunk's end: reaching the end always
     // decodes, so that its checks run every time.
@@ -135,40 +225,44 @@ export class ImageReader {
       }
       if (from === to) return;
     }
-    const cursor = this.cursorFor(i, from);
-    const cur = this.open;
+    let cursor = this.cursorFor(i, from);
     // Small reads leave the pages they touch in the cache.
-    const pages =
+    let pages =
       cache && to - from <= cache.cap / 4
         ? new PageCollector(cache, i, size, cursor.position, from, to)
         : undefined;
-    const offset = this.index.offset[i];
     let failed = true;
     try {
-      while (cursor.position < from) {
+      let pos = from;
+      for (;;) {
+        await work.pace(offset);
+        if (this.open?.cursor !== cursor) {
+          // Closed while idle: go on from where this read was, with pages no longer contiguous.
+          pages?.close();
+          pages = undefined;
+          cursor = this.cursorFor(i, pos);
+        }
+        if (pos >= to) break;
         const at = cursor.position;
-        const piece = await cursor.next(meter.allow(Math.min(PIECE, from - at), offset));
+        const want = at < pos ? pos - at : to - at;
+        const piece = await this.step(cursor, meter.allow(Math.min(STEP, want), offset));
         if (piece.length === 0) break;
         meter.add(piece.length, offset);
         pages?.take(at, piece);
-      }
-      while (cursor.position < to) {
-        const at = cursor.position;
-        const piece = await cursor.next(meter.allow(Math.min(PIECE, to - at), offset));
-        if (piece.length === 0) break;
-        meter.add(piece.length, offset);
-        pages?.take(at, piece);
-        yield piece;
+        if (at >= pos) {
+          pos += piece.length;
+          yield piece;
+        }
       }
       if (to === size) {
         // Rule 3: the chunk must end exactly here; next() checks overrun and trailing input.
-        const extra = await cursor.next(1);
+        const extra = await this.step(cursor, 1);
         if (extra.length !== 0) {
           throw new DmgError(
             "DECODE_OVERRUN",
-            `table ${this.index.table[i]} chunk ${this.index.tableChunk[i]} decodes past its ${size} declared bytes`,
+            `table ${index.table[i]} chunk ${index.tableChunk[i]} decodes past its ${size} declared bytes`,
             offset,
-            { table: this.index.table[i], chunk: this.index.tableChunk[i] },
+            { table: index.table[i], chunk: index.tableChunk[i] },
           );
         }
         this.closeOpen();
@@ -179,7 +273,17 @@ export class ImageReader {
     } finally {
       pages?.close();
       // A failed or abandoned decoder is not reused: its state is unknown.
-      if (failed && this.open === cur) this.closeOpen();
+      if (failed && this.open?.cursor === cursor) this.closeOpen();
+    }
+  }
+
+  /** One step of `cursor`, during which it is busy (never closed as idle). */
+  private async step(cursor: ChunkCursor, max: number): Promise<Uint8Array> {
+    this.busy = true;
+    try {
+      return await cursor.next(max);
+    } finally {
+      this.busy = false;
     }
   }
 
@@ -198,7 +302,7 @@ export class ImageReader {
     try {
       while (cursor.position < pages.wantUntil) {
         const at = cursor.position;
-        const piece = await cursor.next(pages.wantUntil - at);
+        const piece = await this.step(cursor, pages.wantUntil - at);
         if (piece.length === 0) break;
         meter.add(piece.length);
         pages.take(at, piece);
@@ -215,34 +319,48 @@ export class ImageReader {
    * open for the next read.
    */
   private cursorFor(i: number, from: number): ChunkCursor {
+    const { index, codecs } = this.deps;
     const open =
       this.open?.chunk === i && this.open.cursor.position <= from ? this.open : undefined;
-    const codec = registeredCodec(this.index, i);
+    const codec = registeredCodec(codecs, index, i);
     const store = this.shared.points;
-    const seekable = store && seekableCodec(codec, this.index.type[i]);
+    const seekable = store && codecs.seekable(index.type[i]);
     const point = seekable && store.nearest(i, from, seekable);
     if (open && (!point || point.position <= open.cursor.position + RESUME_COST)) {
       return open.cursor;
     }
     this.closeOpen();
-    // A pass from the chunk start uses the registered codec (the fastest); anything else a
+    // A pass from the chunk start uses the image's codec (the fastest); anything else a
     // codec that records and resumes index points.
     const use = seekable && (point || from > 0) ? seekable : codec;
-    const size = this.index.sectorCount[i] * SECTOR_SIZE;
-    if (store && store.span === 0 && from === 0) store.span = pointSpan(this.index);
+    const size = index.sectorCount[i] * SECTOR_SIZE;
+    if (store && store.span === 0 && from === 0) store.span = pointSpan(index);
     const points =
       use === seekable ? store?.recorder(i, size, use, from > 0, from === 0) : undefined;
-    const ctx = chunkContext(this.source, this.index, this.memory, i, points);
+    const ctx = chunkContext(this.deps, i, points);
     const cursor = startCursor(use, ctx, point || undefined);
     this.open = { chunk: i, cursor };
+    this.deps.readers?.touch(this);
     return cursor;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new DmgError("INVALID_ARGUMENT", "the image is closed");
   }
 
   /** Close the decoder left open by a previous read, releasing its memory. */
   closeOpen(): void {
     if (this.open) {
-      this.open.cursor.close();
+      const { cursor } = this.open;
       this.open = undefined;
+      this.deps.readers?.drop(this);
+      cursor.close();
     }
+  }
+
+  /** Close the decoder and refuse further reads (the image is closed). */
+  close(): void {
+    this.closed = true;
+    this.closeOpen();
   }
 }

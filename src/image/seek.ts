@@ -1,5 +1,5 @@
 /**
- * Which decoder reads a compressed chunk: the registered codec (the fastest, node:zlib on Node),
+ * Which decoder reads a compressed chunk: the image's codec (the fastest, node:zlib on Node),
  * which records and resumes index points itself when it can; else, for reads that start inside
  * the chunk, a codec that can.
  */
@@ -11,20 +11,19 @@ import type {
   PointRecorder,
   ResumePoint,
 } from "../codecs/codec.js";
-import { builtinCodec, codecFor } from "../codecs/registry.js";
+import type { CodecTable } from "../codecs/registry.js";
 import { DmgError } from "../core/errors.js";
-import type { MemoryMeter } from "../core/limits.js";
 import { chunkTypeName, SECTOR_SIZE } from "../format/types.js";
-import type { ByteSource } from "../sources/source.js";
 import type { ChunkIndex } from "./chunk-index.js";
+import type { ReaderDeps } from "./reader.js";
 
 /** Resuming at a point costs about as much as decoding this many bytes. */
 export const RESUME_COST = 128 * 1024;
 
-/** The registered codec of chunk `i`; CHUNK_TYPE_UNSUPPORTED when there is none. */
-export function registeredCodec(index: ChunkIndex, i: number): Codec {
+/** The image's codec for chunk `i`; CHUNK_TYPE_UNSUPPORTED when there is none. */
+export function registeredCodec(codecs: CodecTable, index: ChunkIndex, i: number): Codec {
   const type = index.type[i];
-  const codec = codecFor(type);
+  const codec = codecs.get(type);
   if (!codec) {
     const where = { table: index.table[i], chunk: index.tableChunk[i] };
     throw new DmgError(
@@ -37,22 +36,13 @@ export function registeredCodec(index: ChunkIndex, i: number): Codec {
   return codec;
 }
 
-/** The codec that resumes at points for chunks of `type` (`codec` itself if it can). */
-export function seekableCodec(codec: Codec, type: number): Codec | undefined {
-  if (codec.resume) return codec;
-  // A codec registered by a user that cannot resume: the built-in one can (zlib, bzip2).
-  const builtin = builtinCodec(type);
-  return builtin?.resume ? builtin : undefined;
-}
-
 /** What a codec needs to decode chunk `i`, with `points` to offer the points it passes. */
 export function chunkContext(
-  source: ByteSource,
-  index: ChunkIndex,
-  memory: MemoryMeter,
+  deps: ReaderDeps,
   i: number,
   points: PointRecorder | undefined,
 ): DecodeContext {
+  const { source, index, memory, buffers } = deps;
   const ctx: DecodeContext = {
     source,
     offset: index.offset[i],
@@ -62,6 +52,7 @@ export function chunkContext(
     where: { table: index.table[i], chunk: index.tableChunk[i] },
   };
   if (points) ctx.points = points;
+  if (buffers) ctx.buffers = buffers;
   return ctx;
 }
 

@@ -2,15 +2,21 @@
  * Validation: structure (quick mode), then every chunk decoded and the three CRC32 levels
  * checked (data fork, each table, master), collected into a report instead of thrown.
  */
-
 import { crc32, crc32Combine, crc32Zeros } from "../bytes/crc32.js";
+import type { CodecDefaults } from "../codecs/registry.js";
+import { CORE_CODECS } from "../codecs/registry.js";
 import { DmgError, errorFinding, type Finding, warning } from "../core/errors.js";
-import { DecompressMeter } from "../core/limits.js";
+import { droppedWarning, FindingList } from "../core/findings.js";
+import { booleanOption, optionsObject, progressOption } from "../core/options.js";
+import { Work } from "../core/work.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
+import { KOLY_FIELD } from "../format/koly.js";
 import { SECTOR_SIZE, UDIG, UDZE } from "../format/types.js";
 import { readExact, type SourceLike } from "../sources/source.js";
-import { type DmgImage, type OpenOptions, openDmg } from "./open.js";
+import { type DmgImage, sessionOf } from "./image.js";
+import { type OpenOptions, openWith, resolveOpenOptions } from "./open.js";
 import { ImageReader } from "./reader.js";
+import { operationMeter, type Session } from "./session.js";
 
 /** Options for {@link validateDmg}. */
 export interface ValidateOptions extends OpenOptions {
@@ -38,6 +44,8 @@ export interface ChunkPrefetch {
 export interface ValidateHooks {
   /** Called once the image is open, before full validation; may start decoding ahead. */
   prefetch?: (image: DmgImage) => ChunkPrefetch | undefined;
+  /** The platform's default codecs (the core's when absent). */
+  defaults?: CodecDefaults;
 }
 
 /** A short description of the image, for reports. */
@@ -67,85 +75,126 @@ export interface ValidationReport {
   /** True when the failure was a budget being exceeded rather than malformed input. */
   overBudget: boolean;
   mode: "quick" | "full";
+  /** The first `maxFindings` errors (see `dropped`). */
   errors: Finding[];
+  /** The first `maxFindings` warnings, and a FINDINGS_DROPPED warning when some were dropped. */
   warnings: Finding[];
+  /** Findings found but not kept, past `maxFindings` of their severity. */
+  dropped: { errors: number; warnings: number };
   summary?: ImageSummary;
   checksums: { dataFork: ChecksumOutcome; tables: ChecksumOutcome[]; master: ChecksumOutcome };
   cost: { bytesDecompressed: number; peakWorkingMemory: number; chunksDecoded: number };
 }
 
+/** A report with nothing in it yet. */
+export function emptyReport(quick: boolean): ValidationReport {
+  return {
+    ok: false,
+    overBudget: false,
+    mode: quick ? "quick" : "full",
+    errors: [],
+    warnings: [],
+    dropped: { errors: 0, warnings: 0 },
+    checksums: { dataFork: "not-checked", tables: [], master: "not-checked" },
+    cost: { bytesDecompressed: 0, peakWorkingMemory: 0, chunksDecoded: 0 },
+  };
+}
+
+/** A report of one error found before the image could be opened (a path that cannot be). */
+export function failedReport(quick: boolean, e: DmgError): ValidationReport {
+  const r = emptyReport(quick);
+  r.errors.push(errorFinding(e));
+  r.overBudget = e.overBudget;
+  return r;
+}
+
+/** What a validation collects while it runs. */
+interface Collect {
+  errors: FindingList;
+  warnings: FindingList;
+}
+
+/** Thrown out of validation rather than reported: misuse of the API, and cancellation. */
+function thrownOut(e: unknown): boolean {
+  return !(e instanceof DmgError) || e.code === "INVALID_ARGUMENT" || e.code === "ABORTED";
+}
+
 /**
- * Validate an image. Problems with the image become findings in the report; only misuse of
- * the API (INVALID_ARGUMENT) is thrown. An exception that is not a {@link DmgError} is a bug.
+ * Validate an image. Problems with the image become findings in the report, budgets exceeded
+ * included (a deadline too: BUDGET_TIME); only misuse of the API (INVALID_ARGUMENT) and
+ * cancellation (ABORTED) are thrown. An exception that is not a {@link DmgError} is a bug.
  */
 export async function validateDmg(
   source: SourceLike,
   options: ValidateOptions & ValidateHooks = {},
 ): Promise<ValidationReport> {
-  const report: ValidationReport = {
-    ok: false,
-    overBudget: false,
-    mode: options.quick ? "quick" : "full",
-    errors: [],
-    warnings: [],
-    checksums: { dataFork: "not-checked", tables: [], master: "not-checked" },
-    cost: { bytesDecompressed: 0, peakWorkingMemory: 0, chunksDecoded: 0 },
+  const open = resolveOpenOptions(options);
+  const o = optionsObject(options);
+  const quick = booleanOption(o, "quick", false);
+  const onProgress = progressOption(o, "onProgress");
+  const hooks = options as ValidateHooks;
+  const report = emptyReport(quick);
+  const found: Collect = {
+    errors: new FindingList(open.budget.maxFindings),
+    warnings: new FindingList(open.budget.maxFindings),
   };
   let image: DmgImage;
   try {
-    image = await openDmg(source, options);
+    image = await openWith(source, open, hooks.defaults ?? CORE_CODECS);
   } catch (e) {
-    if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
-    return finish(report, [errorFinding(e)]);
+    if (thrownOut(e)) throw e;
+    found.errors.add(errorFinding(e as DmgError));
+    return finish(report, found);
   }
   try {
-    report.warnings.push(...image.warnings);
-    report.summary = summarize(image);
-    report.checksums.tables = image.tables.map(() => "not-checked");
-    const errors: Finding[] = [];
-    if (!options.quick) {
+    const s = sessionOf(image);
+    found.warnings.addAll(s.warnings);
+    report.summary = summarize(s);
+    report.checksums.tables = s.tables.map(() => "not-checked");
+    if (!quick) {
       try {
-        await fullCheck(image, report, errors, options);
+        await fullCheck(image, s, report, found, new Work(open.signal), onProgress, hooks);
       } catch (e) {
         // Whatever stops the full check is a finding of the report, never a throw.
-        if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
-        errors.push(errorFinding(e));
+        if (thrownOut(e)) throw e;
+        found.errors.add(errorFinding(e as DmgError));
       }
     }
-    // fullCheck counted its own decoding; reads through the image (none today) add to it.
-    const s = image.stats();
-    report.cost.bytesDecompressed += s.bytesDecompressed;
-    report.cost.peakWorkingMemory = s.peakWorkingMemory;
-    return finish(report, errors);
+    report.cost.peakWorkingMemory = s.memory.peak;
+    return finish(report, found);
   } finally {
     await image.close();
   }
 }
 
-function finish(report: ValidationReport, errors: Finding[]): ValidationReport {
-  report.errors.push(...errors);
-  report.ok = report.errors.length === 0;
+function finish(report: ValidationReport, found: Collect): ValidationReport {
+  report.errors = found.errors.kept;
+  report.warnings = found.warnings.kept;
+  report.dropped = { errors: found.errors.dropped, warnings: found.warnings.dropped };
+  const note = droppedWarning(found.errors, found.warnings);
+  if (note) report.warnings.push(note);
+  report.ok = found.errors.total === 0;
   report.overBudget = report.errors.some((f) => f.code.startsWith("BUDGET_"));
   return report;
 }
 
-function summarize(image: DmgImage): ImageSummary {
+function summarize(s: Session): ImageSummary {
   const histogram: Record<string, number> = {};
-  for (const t of image.tables) {
+  for (const t of s.tables) {
     for (const [k, v] of Object.entries(t.histogram)) histogram[k] = (histogram[k] ?? 0) + v;
   }
   return {
-    size: image.size,
-    sectorCount: image.sectorCount,
-    layout: image.layout,
-    imageVariant: image.koly.imageVariant,
-    tables: image.tables.map((t) => ({
+    size: s.size,
+    sectorCount: s.index.totalSectors,
+    layout: s.layout,
+    imageVariant: s.koly.imageVariant,
+    tables: s.tables.map((t) => ({
       name: t.name,
       firstSector: t.firstSector,
       sectorCount: t.sectorCount,
       histogram: t.histogram,
     })),
-    chunkCount: image.chunkCount,
+    chunkCount: s.index.count,
     histogram,
   };
 }
@@ -158,41 +207,48 @@ function compare(stored: Checksum, computed: number | undefined): ChecksumOutcom
   return checksumCrc32(stored) === computed ? "ok" : "mismatch";
 }
 
+function hex32(n: number): string {
+  return `0x${n.toString(16).padStart(8, "0")}`;
+}
+
 async function fullCheck(
   image: DmgImage,
+  s: Session,
   report: ValidationReport,
-  errors: Finding[],
-  options: ValidateOptions & ValidateHooks,
+  found: Collect,
+  work: Work,
+  onProgress: ((done: number, total: number) => void) | undefined,
+  hooks: ValidateHooks,
 ): Promise<void> {
   // Lanes decode ahead while the data fork is read for its checksum.
-  const pool = options.prefetch?.(image);
+  const pool = hooks.prefetch?.(image);
   try {
-    await checkLevels(image, report, errors, options.onProgress, pool);
+    await checkLevels(s, report, found, work, onProgress, pool);
   } finally {
     await pool?.close();
   }
 }
 
 async function checkLevels(
-  image: DmgImage,
+  s: Session,
   report: ValidationReport,
-  errors: Finding[],
+  found: Collect,
+  work: Work,
   onProgress: ((done: number, total: number) => void) | undefined,
   pool: ChunkPrefetch | undefined,
 ): Promise<void> {
-  const { index, source, memory } = image.internals;
+  const { index, source, memory } = s;
   // A reader of its own, recording no index points: a validation decodes each chunk once, front
   // to back, and the image is closed after it, so points would only cost time.
-  const reader = new ImageReader(source, index, memory);
-  const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
-  const k = image.koly;
-  const warnings = report.warnings;
+  const reader = new ImageReader(s);
+  const meter = operationMeter(s);
+  const k = s.koly;
   const noteChecksum = (outcome: ChecksumOutcome, what: string, offset: number, table?: number) => {
     const where = table === undefined ? {} : { table };
     if (outcome === "absent")
-      warnings.push(warning("CHECKSUM_ABSENT", `${what} has no checksum`, offset, where));
+      found.warnings.add(warning("CHECKSUM_ABSENT", `${what} has no checksum`, offset, where));
     if (outcome === "unknown-type") {
-      warnings.push(
+      found.warnings.add(
         warning(
           "CHECKSUM_UNKNOWN",
           `${what} checksum has an unknown type and was not verified`,
@@ -215,84 +271,96 @@ async function checkLevels(
       // One buffer for every piece (the source may fill it instead of allocating).
       const buffer = new Uint8Array(piece);
       for (let p = 0; p < k.dataForkLength; p += piece) {
+        await work.pace(k.dataForkOffset + p);
         const n = Math.min(piece, k.dataForkLength - p);
         const bytes = await readExact(source, k.dataForkOffset + p, n, "data fork", buffer);
         forkCrc = crc32(bytes, forkCrc);
       }
     } catch (e) {
-      if (!(e instanceof DmgError)) throw e;
-      errors.push(errorFinding(e));
+      if (thrownOut(e) || (e as DmgError).code === "BUDGET_TIME") throw e;
+      found.errors.add(errorFinding(e as DmgError));
       forkCrc = undefined;
     } finally {
       memory.release(held);
     }
   }
+  const forkAt = k.fileOffset + KOLY_FIELD.dataForkChecksum;
   report.checksums.dataFork = compare(k.dataForkChecksum, forkCrc);
-  noteChecksum(report.checksums.dataFork, "data fork", k.fileOffset + 80);
+  noteChecksum(report.checksums.dataFork, "data fork", forkAt);
   if (report.checksums.dataFork === "mismatch") {
-    errors.push({
+    found.errors.add({
       severity: "error",
       code: "CRC_DATA_FORK",
-      message: `data fork CRC32 is 0x${forkCrc!.toString(16).padStart(8, "0")}, the trailer says 0x${checksumCrc32(k.dataForkChecksum)!.toString(16).padStart(8, "0")}`,
-      offset: k.fileOffset + 80,
+      message: `data fork CRC32 is ${hex32(forkCrc!)}, the trailer says ${hex32(checksumCrc32(k.dataForkChecksum)!)}`,
+      offset: forkAt,
     });
   }
 
   // Level 2: every chunk decoded, each table's CRC32 over its decoded sectors (ignore chunks
-  // left out, zero chunks counted as zeros), as 7-Zip verifies it.
-  const tableCrc = image.tables.map(() => 0 as number | undefined);
+  // left out, zero chunks counted as zeros through the CRC's zeros operator, in O(log n): a
+  // terabyte of zero chunks costs nothing), as 7-Zip verifies it.
+  const tableCrc = s.tables.map(() => 0 as number | undefined);
   let done = 0;
-  for (let i = 0; i < index.count; i++) {
-    const t = index.table[i];
-    const type = index.type[i];
-    const bytes = index.sectorCount[i] * SECTOR_SIZE;
-    try {
-      if (type === UDZE)
-        tableCrc[t] = tableCrc[t] === undefined ? undefined : crc32Zeros(bytes, tableCrc[t]);
-      else if (type !== UDIG) {
-        const got = pool ? await pool.take(i) : { done: false as const };
-        let crc: number;
-        if (got.done) {
-          // Counted as if decoded here (`got.bytes` is what decompression cost), so that the
-          // budget and the cost read the same.
-          meter.add(got.bytes, index.offset[i]);
-          if (got.error) throw got.error;
-          // A chunk that ended without error decoded to exactly its declared size.
-          crc = crc32Combine(tableCrc[t] ?? 0, got.crc, bytes);
-        } else {
-          crc = tableCrc[t] ?? 0;
-          for await (const piece of reader.chunkPieces(i, 0, bytes, meter)) crc = crc32(piece, crc);
+  try {
+    for (let i = 0; i < index.count; i++) {
+      await work.pace(index.offset[i]);
+      const t = index.table[i];
+      const type = index.type[i];
+      const bytes = index.sectorCount[i] * SECTOR_SIZE;
+      try {
+        if (type === UDZE)
+          tableCrc[t] = tableCrc[t] === undefined ? undefined : crc32Zeros(bytes, tableCrc[t]);
+        else if (type !== UDIG) {
+          const got = pool ? await pool.take(i) : { done: false as const };
+          let crc: number;
+          if (got.done) {
+            // Counted as if decoded here (`got.bytes` is what decompression cost), so that the
+            // budget and the cost read the same.
+            meter.add(got.bytes, index.offset[i]);
+            if (got.error) throw got.error;
+            // A chunk that ended without error decoded to exactly its declared size.
+            crc = crc32Combine(tableCrc[t] ?? 0, got.crc, bytes);
+          } else {
+            crc = tableCrc[t] ?? 0;
+            for await (const piece of reader.chunkPieces(i, 0, bytes, meter, work)) {
+              crc = crc32(piece, crc);
+            }
+          }
+          if (tableCrc[t] !== undefined) tableCrc[t] = crc;
+          report.cost.chunksDecoded++;
         }
-        if (tableCrc[t] !== undefined) tableCrc[t] = crc;
-        report.cost.chunksDecoded++;
+      } catch (e) {
+        if (thrownOut(e)) throw e;
+        const err = e as DmgError;
+        const f = errorFinding(err);
+        f.table ??= t;
+        f.chunk ??= index.tableChunk[i];
+        found.errors.add(f);
+        tableCrc[t] = undefined;
+        // A budget covers the whole operation: once exceeded, stop; the tables not decoded to
+        // their end cannot be checked.
+        if (err.overBudget || err.code === "IO_ERROR") {
+          for (let j = i; j < index.count; j++) tableCrc[index.table[j]] = undefined;
+          break;
+        }
       }
-    } catch (e) {
-      if (!(e instanceof DmgError)) throw e;
-      const f = errorFinding(e);
-      f.table ??= t;
-      f.chunk ??= index.tableChunk[i];
-      errors.push(f);
-      tableCrc[t] = undefined;
-      // A budget covers the whole operation: once exceeded, stop; the tables not decoded to
-      // their end cannot be checked.
-      if (e.overBudget || e.code === "IO_ERROR") {
-        for (let j = i; j < index.count; j++) tableCrc[index.table[j]] = undefined;
-        break;
-      }
+      done += bytes;
+      onProgress?.(done, s.size);
     }
-    done += bytes;
-    onProgress?.(done, image.size);
+  } finally {
+    reader.close();
+    report.cost.bytesDecompressed = meter.total;
+    s.produced += meter.total;
   }
-  report.cost.bytesDecompressed = meter.total;
-  image.tables.forEach((table, t) => {
+  s.tables.forEach((table, t) => {
     const outcome = compare(table.checksum, tableCrc[t]);
     report.checksums.tables[t] = outcome;
-    noteChecksum(outcome, `table ${t} (${table.name})`, table.fileOffset, t);
+    noteChecksum(outcome, `table ${t}`, table.fileOffset, t);
     if (outcome === "mismatch") {
-      errors.push({
+      found.errors.add({
         severity: "error",
         code: "CRC_TABLE",
-        message: `table ${t} (${table.name}) decodes to CRC32 0x${tableCrc[t]!.toString(16).padStart(8, "0")}, the table says 0x${checksumCrc32(table.checksum)!.toString(16).padStart(8, "0")}`,
+        message: `table ${t} decodes to CRC32 ${hex32(tableCrc[t]!)}, the table says ${hex32(checksumCrc32(table.checksum)!)}`,
         offset: table.fileOffset,
         table: t,
       });
@@ -301,15 +369,16 @@ async function checkLevels(
 
   // Level 3: the master checksum, over the tables' stored checksum values in blkx order.
   let master = 0;
-  for (const table of image.tables) master = crc32(table.checksum.value, master);
+  for (const table of s.tables) master = crc32(table.checksum.value, master);
+  const masterAt = k.fileOffset + KOLY_FIELD.masterChecksum;
   report.checksums.master = compare(k.masterChecksum, master);
-  noteChecksum(report.checksums.master, "master", k.fileOffset + 352);
+  noteChecksum(report.checksums.master, "master", masterAt);
   if (report.checksums.master === "mismatch") {
-    errors.push({
+    found.errors.add({
       severity: "error",
       code: "CRC_MASTER",
-      message: `master CRC32 over the tables' checksums is 0x${master.toString(16).padStart(8, "0")}, the trailer says 0x${checksumCrc32(k.masterChecksum)!.toString(16).padStart(8, "0")}`,
-      offset: k.fileOffset + 352,
+      message: `master CRC32 over the tables' checksums is ${hex32(master)}, the trailer says ${hex32(checksumCrc32(k.masterChecksum)!)}`,
+      offset: masterAt,
     });
   }
 }

@@ -5,9 +5,13 @@
  * @packageDocumentation
  */
 
-import { DmgError, errorFinding } from "../core/errors.js";
-import { type DmgImage, type OpenOptions, openDmg as openCore } from "../image/open.js";
+import { DmgError } from "../core/errors.js";
+import { optionsObject, progressOption, readOption } from "../core/options.js";
+import { checkSignal, Work } from "../core/work.js";
+import { type DmgImage, sessionOf } from "../image/image.js";
+import { type OpenOptions, openWith, resolveOpenOptions } from "../image/open.js";
 import {
+  failedReport,
   type ValidateHooks,
   type ValidateOptions,
   type ValidationReport,
@@ -20,18 +24,14 @@ import { fileSource } from "./io/file-source.js";
 import { OverlappedWriter, writeDisk } from "./io/write-disk.js";
 import { ChunkPool, defaultThreads } from "./parallel/parallel.js";
 import { nodeDeflate } from "./zlib/native-zlib.js";
-import { useNativeZlib } from "./zlib/native-zlib-codec.js";
+import { NODE_CODECS } from "./zlib/native-zlib-codec.js";
 
 export * from "../index.js";
 export type { ByteSink, Deflater, WriteOptions, WriteSummary } from "../write/writer.js";
 export { writeFileAtomic } from "./io/file-sink.js";
 export { fileSource } from "./io/file-source.js";
-export { type DiskWriteOptions, OverlappedWriter, writeDisk } from "./io/write-disk.js";
 export { nodeDeflate } from "./zlib/native-zlib.js";
-export { nativeZlibAvailable, nativeZlibCodec, useNativeZlib } from "./zlib/native-zlib-codec.js";
-
-// Node users get zlib (UDZO) chunks decoded by node:zlib; the browser core keeps pako.
-useNativeZlib();
+export { NODE_CODECS, nativeZlibAvailable, nativeZlibCodec } from "./zlib/native-zlib-codec.js";
 
 /** How many threads decode, for the operations that read a whole image from a file path. */
 export interface ThreadOptions {
@@ -70,17 +70,18 @@ export interface ExtractOptions extends OpenOptions, ThreadOptions {
 /** Options for {@link validateDmg} on Node. */
 export interface NodeValidateOptions extends ValidateOptions, ThreadOptions {}
 
-function threadCount(options: ThreadOptions): number {
-  const n = options.threads ?? defaultThreads();
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new DmgError("INVALID_ARGUMENT", `threads must be a positive integer, not ${n}`);
+function threadCount(options: unknown): number {
+  const n = readOption(optionsObject(options), "threads") ?? defaultThreads();
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+    throw new DmgError("INVALID_ARGUMENT", "threads must be a positive integer");
   }
   return n;
 }
 
 /**
  * Open a UDIF image from a file path or any source the core accepts. A file opened from a path
- * is closed when the image is closed (or when opening fails).
+ * is closed when the image is closed (or when opening fails). zlib chunks decode through
+ * node:zlib unless `options.codecs` says otherwise.
  *
  * @throws DmgError IO_ERROR when the path cannot be opened or is not a regular file; any other
  *   code for a malformed or over-budget image (see the core `openDmg`).
@@ -89,10 +90,11 @@ export async function openDmg(
   source: string | SourceLike,
   options: OpenOptions = {},
 ): Promise<DmgImage> {
-  if (typeof source !== "string") return openCore(source, options);
+  const resolved = resolveOpenOptions(options);
+  if (typeof source !== "string") return openWith(source, resolved, NODE_CODECS);
   const src = await fileSource(source);
   try {
-    return await openCore(src, options);
+    return await openWith(src, resolved, NODE_CODECS);
   } catch (e) {
     await src.close?.();
     throw e;
@@ -109,29 +111,27 @@ export async function validateDmg(
   source: string | SourceLike,
   options: NodeValidateOptions = {},
 ): Promise<ValidationReport> {
-  if (typeof source !== "string") return validateCore(source, options);
   const threads = threadCount(options);
+  const withHooks = (prefetch?: ValidateHooks["prefetch"]): ValidateOptions & ValidateHooks => ({
+    ...(optionsObject(options) as NodeValidateOptions),
+    defaults: NODE_CODECS,
+    prefetch,
+  });
+  if (typeof source !== "string") return validateCore(source, withHooks());
+  // The options are checked before the file is opened: misuse is thrown, not reported.
+  resolveOpenOptions(options);
   let src: Awaited<ReturnType<typeof fileSource>>;
   try {
     src = await fileSource(source);
   } catch (e) {
     if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
-    return {
-      ok: false,
-      overBudget: false,
-      mode: options.quick ? "quick" : "full",
-      errors: [errorFinding(e)],
-      warnings: [],
-      checksums: { dataFork: "not-checked", tables: [], master: "not-checked" },
-      cost: { bytesDecompressed: 0, peakWorkingMemory: 0, chunksDecoded: 0 },
-    };
+    return failedReport(options.quick === true, e);
   }
   // Full validation gets its chunks' CRC32s from a pool of lanes decoding ahead.
   const prefetch = (image: DmgImage) =>
-    threads > 1 ? ChunkPool.start(source, image, { threads, mode: "crc" }) : undefined;
-  const withPool: ValidateOptions & ValidateHooks = { ...options, prefetch };
+    threads > 1 ? ChunkPool.start(sessionOf(image), { threads, mode: "crc" }) : undefined;
   try {
-    return await validateCore(src, withPool);
+    return await validateCore(src, withHooks(prefetch));
   } finally {
     await src.close?.();
   }
@@ -152,27 +152,32 @@ export async function extractDmg(
   options: ExtractOptions = {},
 ): Promise<{ bytes: number }> {
   const threads = threadCount(options);
+  const o = optionsObject(options);
+  const onProgressOption = progressOption(o, "onProgress");
+  const sparse = readOption(o, "sparse") !== false;
+  const sync = readOption(o, "sync") === true;
+  const start = readOption(o, "threadStart") as ExtractOptions["threadStart"];
+  const signal = checkSignal(readOption(o, "signal"));
   const image = await openDmg(source, options);
   try {
+    const s = sessionOf(image);
     let done = 0;
-    const sparse = options.sparse ?? true;
     await writeFileAtomic(
       outPath,
       async (sink) => {
         const out = new OverlappedWriter(sink);
-        const path = typeof source === "string" ? source : undefined;
         const onProgress = (n: number) => {
           done = n;
-          options.onProgress?.(n, image.size);
+          onProgressOption?.(n, s.size);
         };
         try {
-          await writeDisk(image, out, { path, threads, start: options.threadStart, onProgress });
+          await writeDisk(s, out, { threads, start, onProgress, work: new Work(signal) });
           await out.end();
         } finally {
           await out.settle();
         }
       },
-      { sparse, sync: options.sync === true },
+      { sparse, sync, input: typeof source === "string" ? source : undefined },
     );
     return { bytes: done };
   } finally {

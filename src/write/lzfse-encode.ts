@@ -156,7 +156,7 @@ function lzvnBlock(out: Out, raw: Uint8Array, start: number, end: number, table:
     }
   }
   literals(out, raw, pending, end - pending);
-  out.byte(...LZVN_EOS);
+  for (const b of LZVN_EOS) out.byte(b);
 }
 
 /**

@@ -33,6 +33,11 @@ export {
 export interface ByteSink {
   /** Append `bytes`. The writer does not touch `bytes` after handing them over. */
   write(bytes: Uint8Array): Promise<void>;
+  /**
+   * Optional: append `count` zero bytes without writing them (a hole in a sparse file), in
+   * time independent of `count`. Sinks without it are given the zeros as bytes.
+   */
+  skip?(count: number): Promise<void>;
 }
 
 /** A compressor for one chunk: returns the compressed bytes (a zlib stream with header and adler). */

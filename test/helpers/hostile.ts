@@ -1,5 +1,6 @@
 /** Building blocks for hostile images: patch a valid image's trailer, swap its XML. */
 import { deflateSync } from "node:zlib";
+import { KOLY_FIELD } from "../../src/format/koly.js";
 import { UDZE, UDZO } from "../../src/format/types.js";
 import { buildDmg, type ChunkModel, type ImageModel } from "../../src/write/model.js";
 
@@ -74,20 +75,20 @@ export function kolyField(image: Uint8Array, field: number): number {
 /** Copy of an image (XML layout, XML right before the trailer) with its XML replaced. */
 export function withXml(image: Uint8Array, xml: Uint8Array | string): Uint8Array {
   const bytes = typeof xml === "string" ? new TextEncoder().encode(xml) : xml;
-  const xmlOffset = kolyField(image, 216);
+  const xmlOffset = kolyField(image, KOLY_FIELD.xmlOffset);
   const koly = image.slice(kolyOffset(image));
   const out = new Uint8Array(xmlOffset + bytes.length + 512);
   out.set(image.subarray(0, xmlOffset), 0);
   out.set(bytes, xmlOffset);
   out.set(koly, xmlOffset + bytes.length);
   const view = new DataView(out.buffer);
-  view.setBigUint64(xmlOffset + bytes.length + 224, BigInt(bytes.length));
+  view.setBigUint64(xmlOffset + bytes.length + KOLY_FIELD.xmlLength, BigInt(bytes.length));
   return out;
 }
 
 /** The XML of an image, as text. */
 export function xmlOf(image: Uint8Array): string {
-  const off = kolyField(image, 216);
-  const len = kolyField(image, 224);
+  const off = kolyField(image, KOLY_FIELD.xmlOffset);
+  const len = kolyField(image, KOLY_FIELD.xmlLength);
   return new TextDecoder().decode(image.subarray(off, off + len));
 }

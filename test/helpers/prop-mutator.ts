@@ -69,6 +69,8 @@ export const MAP: readonly ErrorCode[] = [
 ];
 export const TABLE: readonly ErrorCode[] = [
   "MISH_MALFORMED",
+  // A table changed in the XML or the resource fork, not in both (layout "both").
+  "MAP_MISMATCH",
   "TABLE_LAYOUT",
   "FIELD_TOO_LARGE",
   "CHECKSUM_TYPE",

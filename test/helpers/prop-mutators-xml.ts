@@ -121,7 +121,9 @@ const DOCTYPES: ReadonlyArray<[string, string | undefined, ErrorCode[] | undefin
   ['<!DOCTYPE plist PUBLIC "-//Apple//DTD [PLIST] 1.0//EN" "x]">', undefined, []],
   ['<!DOCTYPE plist SYSTEM "file:///etc/passwd">', undefined, undefined],
   [APPLE_DOCTYPE, "&#x41;&#66;&lt;&amp;&gt;&quot;&apos;", []],
-  [APPLE_DOCTYPE, "&#x41;".repeat(20_000), []],
+  [APPLE_DOCTYPE, "&#x41;".repeat(1000), []],
+  // G46: a name past maxNameBytes, however it is spelled.
+  [APPLE_DOCTYPE, "&#x41;".repeat(20_000), ["BUDGET_NAME_BYTES"]],
 ];
 
 /** Replace the text of the first table's Name string. */
@@ -158,8 +160,8 @@ function xmlEdits(
 /** B10: DOCTYPEs declaring entities are refused; the DOCTYPEs real files carry are read. */
 export const doctype = xmlEdits(
   "doctype",
-  "B10",
-  ["PLIST_DOCTYPE", "PLIST_MALFORMED"],
+  "B10, G46",
+  ["PLIST_DOCTYPE", "PLIST_MALFORMED", "BUDGET_NAME_BYTES"],
   DOCTYPES.map(([dt, name, fails]) => [
     (xml) => {
       const out = xml.replace(APPLE_DOCTYPE, dt);

@@ -5,7 +5,7 @@
  */
 import { DEFAULT_BUDGET } from "../../src/core/limits.js";
 import { CHECKSUM_CRC32, checksumCrc32 } from "../../src/format/checksum.js";
-import { type Koly, parseKoly } from "../../src/format/koly.js";
+import { KOLY_FIELD, type Koly, parseKoly } from "../../src/format/koly.js";
 import { parseMish } from "../../src/format/mish.js";
 import { parsePlist } from "../../src/format/plist.js";
 import { parseResourceFork } from "../../src/format/rsrc.js";
@@ -13,21 +13,7 @@ import { imageTail } from "../../src/write/layout.js";
 import type { Built } from "./prop-build.js";
 
 /** Offsets of the trailer's fields (UDIF-FORMAT.md). */
-export const KOLY = {
-  runningDataForkOffset: 16,
-  dataForkOffset: 24,
-  dataForkLength: 32,
-  rsrcForkOffset: 40,
-  rsrcForkLength: 48,
-  segmentCount: 60,
-  dataForkChecksum: 80,
-  xmlOffset: 216,
-  xmlLength: 224,
-  codeSignatureOffset: 296,
-  codeSignatureLength: 304,
-  masterChecksum: 352,
-  sectorCount: 492,
-} as const;
+export const KOLY = KOLY_FIELD;
 
 /** The trailer's 64-bit fields, by name. */
 export const KOLY_U64 = [

@@ -3,12 +3,12 @@
  * which is renamed over the target only when every byte is written (and, when asked, flushed
  * to disk first).
  */
-import { unlinkSync } from "node:fs";
-import { type FileHandle, open, rename, unlink } from "node:fs/promises";
+import { type Stats, unlinkSync } from "node:fs";
+import { type FileHandle, lstat, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { DmgError } from "../../core/errors.js";
 import type { ByteSink } from "../../write/writer.js";
-import { fsReason } from "./file-source.js";
+import { fsReason, kind } from "./file-source.js";
 
 /** Writes are gathered into buffers of this size before they reach the file. */
 export const SINK_BUFFER = 1024 * 1024;
@@ -70,7 +70,14 @@ class BufferedFileSink implements ByteSink {
     private readonly handle: FileHandle,
     private readonly path: string,
     private readonly sparse: boolean,
-  ) {}
+  ) {
+    this.skip = sparse
+      ? async (count) => {
+          await this.flush();
+          this.position += count;
+        }
+      : undefined;
+  }
 
   async write(bytes: Uint8Array): Promise<void> {
     if (!(bytes instanceof Uint8Array)) {
@@ -90,6 +97,13 @@ class BufferedFileSink implements ByteSink {
       if (this.used === this.buf.length) await this.flush();
     }
   }
+
+  /**
+   * A sparse sink appends `count` zeros as a hole: the file is new, so bytes never written read
+   * as zeros, and a terabyte of zero chunks costs no time and no disk (attack class D21).
+   * Undefined for a sink that writes every byte.
+   */
+  readonly skip: ((count: number) => Promise<void>) | undefined;
 
   async flush(): Promise<void> {
     if (this.used === 0) return;
@@ -150,6 +164,54 @@ class BufferedFileSink implements ByteSink {
   }
 }
 
+async function statOrUndefined(path: string, follow: boolean): Promise<Stats | undefined> {
+  try {
+    return await (follow ? stat(path) : lstat(path));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException)?.code === "ENOENT") return undefined;
+    throw new DmgError("IO_ERROR", `cannot look at ${path}: ${fsReason(e)}`);
+  }
+}
+
+/**
+ * What may be replaced at `path`: nothing (undefined), or a regular file (its stats, to keep
+ * its mode), or a symbolic link (replaced itself, not its target). Refused (attack class G41):
+ * a FIFO, a device, a directory or a socket, which the rename would replace with a regular
+ * file (`extract x.dmg /dev/null` run as root replaced /dev/null), and the input itself
+ * (`extract x.dmg x.dmg` replaced the image being read).
+ */
+async function replaceable(path: string, input: string | undefined): Promise<Stats | undefined> {
+  const here = await statOrUndefined(path, false);
+  if (here === undefined) return undefined;
+  const target = here.isSymbolicLink() ? await statOrUndefined(path, true) : here;
+  if (target !== undefined && !target.isFile()) {
+    throw new DmgError(
+      "IO_ERROR",
+      `refusing to replace ${path}: it is ${kind(target)}, not a regular file (write to standard output with "-" and redirect it instead)`,
+    );
+  }
+  if (input !== undefined && target !== undefined) {
+    const source = await statOrUndefined(input, true);
+    if (source !== undefined && source.dev === target.dev && source.ino === target.ino) {
+      throw new DmgError(
+        "IO_ERROR",
+        `refusing to write ${path}: it is the input file; give another output path`,
+      );
+    }
+  }
+  return here.isSymbolicLink() ? undefined : here;
+}
+
+/** Options of {@link writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** Leave aligned 4 KiB blocks of zeros (and skipped runs) as holes. */
+  sparse?: boolean;
+  /** Flush the file and its directory to disk before and after the rename. */
+  sync?: boolean;
+  /** The file being read to make this one: never replaced. */
+  input?: string;
+}
+
 /**
  * Write the file at `path` through `fill`, atomically: `fill` gets a {@link ByteSink} over a
  * temporary file in the same directory; when it resolves, the temporary file is renamed over
@@ -162,23 +224,28 @@ class BufferedFileSink implements ByteSink {
  *
  * Writes are buffered (1 MiB) and must be awaited one at a time; the sink is done with what it
  * was given once `write` resolves, so callers may reuse their buffers. When `path` is a
- * symbolic link, the link itself is replaced, not the file it points to.
+ * symbolic link, the link itself is replaced, not the file it points to. An existing regular
+ * file at `path` keeps its permission bits (and, run as root, its owner). A path that is not a
+ * regular file (a device, a FIFO, a directory), or that is `options.input`, is refused before
+ * anything is written.
  *
  * With `options.sparse`, aligned 4 KiB blocks of zeros are not written but left as holes, as
  * `qemu-img convert` and `cp --sparse=auto` do: the file reads back the same, takes no disk
- * space for its empty stretches, and is written faster.
+ * space for its empty stretches, and is written faster; `sink.skip(n)` leaves `n` zeros as a
+ * hole in constant time.
  *
- * @throws DmgError IO_ERROR naming the path when the temporary file cannot be created, written,
- *   flushed or renamed; whatever `fill` throws, unchanged.
+ * @throws DmgError IO_ERROR naming the path when it may not be replaced, or when the temporary
+ *   file cannot be created, written, flushed or renamed; whatever `fill` throws, unchanged.
  */
 export async function writeFileAtomic(
   path: string,
   fill: (sink: ByteSink) => Promise<void>,
-  options: { sparse?: boolean; sync?: boolean } = {},
+  options: AtomicWriteOptions = {},
 ): Promise<void> {
   if (typeof path !== "string" || path.length === 0) {
     throw new DmgError("INVALID_ARGUMENT", "output path must be a non-empty string");
   }
+  const existing = await replaceable(path, options.input);
   let temp = "";
   let handle: FileHandle | undefined;
   for (let tries = 1; handle === undefined; tries++) {
@@ -193,6 +260,7 @@ export async function writeFileAtomic(
   }
   pending.add(temp);
   try {
+    if (existing) await keepAttributes(handle, existing);
     const sink = new BufferedFileSink(handle, path, options.sparse === true);
     await fill(sink);
     await sink.finish();
@@ -222,6 +290,19 @@ export async function writeFileAtomic(
     if (pending.delete(temp)) await unlink(temp).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Give the new file the permission bits of the file it replaces (an existing 0600 output must
+ * not become 0644), and, as root, its owner. The owner is best effort.
+ */
+async function keepAttributes(handle: FileHandle, existing: Stats): Promise<void> {
+  try {
+    await handle.chmod(existing.mode & 0o7777);
+  } catch (e) {
+    throw new DmgError("IO_ERROR", `cannot set the permissions of the output: ${fsReason(e)}`);
+  }
+  if (process.getuid?.() === 0) await handle.chown(existing.uid, existing.gid).catch(() => {});
 }
 
 /** Make the rename durable where the platform allows it (not on Windows); failures are ignored. */

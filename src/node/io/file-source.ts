@@ -2,7 +2,7 @@
  * A {@link ByteSource} over a file on disk: positional reads through one file handle, the size
  * taken once from fstat. Only regular files are accepted.
  */
-import { constants } from "node:fs";
+import { constants, read as readFd } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { at, DmgError } from "../../core/errors.js";
 import type { ByteSource } from "../../sources/source.js";
@@ -33,8 +33,8 @@ export function fsReason(e: unknown): string {
   return (e as Error)?.message ?? String(e);
 }
 
-/** What a non-regular file is, for the refusal message. */
-function kind(s: {
+/** What a non-regular file is, for a refusal message: "a FIFO (named pipe)". */
+export function kind(s: {
   isDirectory(): boolean;
   isFIFO(): boolean;
   isSocket(): boolean;
@@ -107,12 +107,69 @@ export async function fileSource(path: string): Promise<ByteSource> {
   return makeSource(path, handle, size);
 }
 
+/** The descriptor of each source opened by {@link fileSource}, for worker threads. */
+const descriptors = new WeakMap<ByteSource, number>();
+
+/**
+ * The file descriptor under `source` when {@link fileSource} made it (worker threads of this
+ * process read through it), else undefined.
+ *
+ * @internal
+ */
+export function fileDescriptor(source: ByteSource): number | undefined {
+  return descriptors.get(source);
+}
+
+/**
+ * A source reading the open file descriptor `fd` of `size` bytes, for a worker thread of the
+ * process that opened it. It never closes the descriptor: its opener does, after the worker
+ * has stopped.
+ *
+ * @internal
+ */
+export function descriptorSource(fd: number, size: number): ByteSource {
+  const readAt = (out: Uint8Array, at: number, n: number, position: number) =>
+    new Promise<number>((resolve, reject) => {
+      readFd(fd, out, at, n, position, (err, bytesRead) =>
+        err ? reject(err) : resolve(bytesRead),
+      );
+    });
+  return rangedSource(`file descriptor ${fd}`, size, readAt, () => false);
+}
+
 function makeSource(path: string, handle: FileHandle, size: number): ByteSource {
   let closed: Promise<void> | undefined;
+  const readAt = async (out: Uint8Array, at: number, n: number, position: number) =>
+    (await handle.read(out, at, n, position)).bytesRead;
+  const source = rangedSource(path, size, readAt, () => closed !== undefined);
+  const withClose: ByteSource = {
+    size,
+    read: source.read,
+    close(): Promise<void> {
+      closed ??= handle.close().catch(() => undefined);
+      return closed;
+    },
+  };
+  descriptors.set(withClose, handle.fd);
+  return withClose;
+}
+
+/**
+ * A source of `size` bytes over positional reads `readAt(out, at, n, position)`, with every
+ * range checked and short reads turned into IO_ERROR naming `path`.
+ */
+function rangedSource(
+  path: string,
+  size: number,
+  readAt: (out: Uint8Array, at: number, n: number, position: number) => Promise<number>,
+  isClosed: () => boolean,
+): ByteSource {
   return {
     size,
     async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
-      if (closed) throw new DmgError("IO_ERROR", `${path}: read after the file was closed`, offset);
+      if (isClosed()) {
+        throw new DmgError("IO_ERROR", `${path}: read after the file was closed`, offset);
+      }
       if (
         !Number.isSafeInteger(offset) ||
         !Number.isSafeInteger(length) ||
@@ -136,7 +193,7 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
       while (got < length) {
         let n: number;
         try {
-          ({ bytesRead: n } = await handle.read(out, got, length - got, offset + got));
+          n = await readAt(out, got, length - got, offset + got);
         } catch (e) {
           throw new DmgError(
             "IO_ERROR",
@@ -155,10 +212,6 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
         got += n;
       }
       return out;
-    },
-    close(): Promise<void> {
-      closed ??= handle.close().catch(() => undefined);
-      return closed;
     },
   };
 }

@@ -1,20 +1,19 @@
 /**
  * Writing the whole virtual disk in order: decoded in this thread and, when they pay off, in
- * worker threads, with one write in flight while the next megabyte is gathered.
+ * worker threads, with one write in flight while the next megabyte is gathered. Zero and ignore
+ * chunks become holes in constant time when the sink can leave them (a sparse file).
  */
-
-import { codecFor } from "../../codecs/registry.js";
-import { DecompressMeter } from "../../core/limits.js";
-import { isCompressed, SECTOR_SIZE, UDZO } from "../../format/types.js";
-import type { DmgImage } from "../../image/open.js";
+import type { Work } from "../../core/work.js";
+import { isCompressed, isZeroFill, SECTOR_SIZE, UDZO } from "../../format/types.js";
 import { ImageReader } from "../../image/reader.js";
+import { operationMeter, type Session } from "../../image/session.js";
 import type { ByteSink } from "../../write/writer.js";
 import { ChunkPool, type Taken } from "../parallel/parallel.js";
 import { nativeZlibCodec } from "../zlib/native-zlib-codec.js";
 import { SINK_BUFFER } from "./file-sink.js";
 
 /**
- * Whether worker threads can speed up writing `image`'s disk, judged by its codecs: yes when it
+ * Whether worker threads can speed up writing the disk of `s`, judged by its codecs: yes when it
  * has chunks of a codec slower than writing (bzip2, ADC, LZFSE, XZ: decoders in JavaScript, at
  * 20-170 MB/s a core) or more than two threads may decode. Not when two threads at most may
  * decode and every compressed chunk is zlib on node:zlib: it inflates at ~1 GB/s, the second
@@ -24,9 +23,9 @@ import { SINK_BUFFER } from "./file-sink.js";
  *
  * @internal
  */
-export function workersMayPay(image: DmgImage, threads: number): boolean {
-  if (threads > 2 || codecFor(UDZO) !== nativeZlibCodec) return true;
-  const { index } = image.internals;
+export function workersMayPay(s: Session, threads: number): boolean {
+  if (threads > 2 || s.codecs.get(UDZO) !== nativeZlibCodec) return true;
+  const { index } = s;
   for (let i = 0; i < index.count; i++) {
     const type = index.type[i];
     if (type !== UDZO && isCompressed(type)) return true;
@@ -36,9 +35,7 @@ export function workersMayPay(image: DmgImage, threads: number): boolean {
 
 /** How {@link writeDisk} decodes. */
 export interface DiskWriteOptions {
-  /** The file the image was opened from: worker threads open it too (none without it). */
-  path?: string;
-  /** Threads decoding at most, this one included. */
+  /** Threads decoding at most, this one included (workers need a file source). */
   threads: number;
   /**
    * Whether worker threads start: "auto" (default) where they pay (see
@@ -47,27 +44,28 @@ export interface DiskWriteOptions {
   start?: "auto" | "always";
   /** Called after each write with the bytes done so far. */
   onProgress?: (done: number) => void;
+  /** The operation's pace and cancellation. */
+  work: Work;
 }
 
 /**
- * Write every byte of the virtual disk of `image` to `out`, in order, decoding in this thread
+ * Write every byte of the virtual disk of `s` to `out`, in order, decoding in this thread
  * and, when they pay off, in worker threads. Fails with the first error in disk order, exactly
- * as `image.stream()` would.
+ * as `image.stream()` would. Zero and ignore chunks are holes when `out` can leave them (they
+ * cost nothing, whatever their size); otherwise their zeros are written and count against the
+ * operation's output budget like decoded bytes.
  */
 export async function writeDisk(
-  image: DmgImage,
+  s: Session,
   out: OverlappedWriter,
   options: DiskWriteOptions,
 ): Promise<void> {
-  const { index, source, memory } = image.internals;
+  const { index } = s;
   // The same accounting as a single thread: one meter for the operation, one reader.
-  const meter = new DecompressMeter(image.budget.maxDecompressedBytes);
-  const reader = new ImageReader(source, index, memory);
-  const { path, threads, onProgress } = options;
-  const wanted =
-    path !== undefined &&
-    threads > 1 &&
-    (options.start === "always" || workersMayPay(image, threads));
+  const meter = operationMeter(s);
+  const reader = new ImageReader(s);
+  const { threads, onProgress, work } = options;
+  const wanted = threads > 1 && (options.start === "always" || workersMayPay(s, threads));
   let pool: ChunkPool | undefined;
   let done = 0;
   const write = async (piece: Uint8Array) => {
@@ -76,19 +74,29 @@ export async function writeDisk(
     onProgress?.(done);
   };
   try {
-    if (wanted) pool = ChunkPool.start(path, image, { threads, mode: "data" });
+    if (wanted) pool = ChunkPool.start(s, { threads, mode: "data" });
     for (let i = 0; i < index.count; i++) {
+      await work.pace(index.offset[i]);
       const size = index.sectorCount[i] * SECTOR_SIZE;
+      if (isZeroFill(index.type[i]) && out.holes) {
+        await out.skip(size);
+        done += size;
+        onProgress?.(done);
+        continue;
+      }
       const got: Taken = pool ? await pool.take(i, write) : { done: false, from: 0 };
       if (got.done) {
         meter.add(got.bytes, index.offset[i]);
         if (got.error) throw got.error;
         continue;
       }
-      for await (const piece of reader.chunkPieces(i, got.from, size, meter)) await write(piece);
+      for await (const piece of reader.chunkPieces(i, got.from, size, meter, work)) {
+        await write(piece);
+      }
     }
   } finally {
-    reader.closeOpen();
+    reader.close();
+    s.produced += meter.total;
     await pool?.close();
   }
 }
@@ -107,6 +115,18 @@ export class OverlappedWriter {
   private inFlight: Promise<void> = Promise.resolve();
 
   constructor(private readonly sink: ByteSink) {}
+
+  /** True when zeros can be skipped as a hole rather than written. */
+  get holes(): boolean {
+    return this.sink.skip !== undefined;
+  }
+
+  /** Append `count` zeros as a hole, after what is gathered (only when {@link holes}). */
+  async skip(count: number): Promise<void> {
+    if (this.used > 0) await this.send();
+    await this.inFlight;
+    await this.sink.skip?.(count);
+  }
 
   async write(bytes: Uint8Array): Promise<void> {
     for (let at = 0; at < bytes.length; ) {

@@ -6,8 +6,10 @@
  */
 import * as zlib from "node:zlib";
 import { crc32 } from "../../bytes/crc32.js";
+import type { CodecTable } from "../../codecs/registry.js";
 import { DmgError, type ErrorCode } from "../../core/errors.js";
-import { DecompressMeter, MemoryMeter } from "../../core/limits.js";
+import { DEFAULT_BUDGET, DecompressMeter, type MemoryMeter } from "../../core/limits.js";
+import { Work } from "../../core/work.js";
 import { SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
 import { ImageReader } from "../../image/reader.js";
@@ -63,10 +65,25 @@ export interface LaneConfig {
 /** What a worker lane is started with. */
 export interface LaneStart {
   lane: "dmg-validate";
-  path: string;
+  /** The image file's descriptor, opened by the consumer's thread (the same process). */
+  fd: number;
   size: number;
   config: LaneConfig;
 }
+
+/** What a lane decodes with. */
+export interface LaneDeps {
+  source: ByteSource;
+  /** The lane's own meter, of its share of the working-memory budget. */
+  memory: MemoryMeter;
+  codecs: CodecTable;
+}
+
+/** The consumer gives a lane only chunks within the operation's output budget. */
+const UNLIMITED = Object.freeze({
+  ...DEFAULT_BUDGET,
+  maxDecompressedBytes: Number.MAX_SAFE_INTEGER,
+});
 
 /** A lane that could not start or failed outside any chunk. */
 export interface LaneFatal {
@@ -114,7 +131,6 @@ function taskIndex(fields: Float64Array): ChunkIndex {
 }
 
 export class Lane {
-  private readonly memory: MemoryMeter;
   private readonly free: Uint8Array[] = [];
   private made = 0;
   private wake: (() => void) | undefined;
@@ -127,11 +143,13 @@ export class Lane {
   private stopped = false;
 
   constructor(
-    private readonly source: ByteSource,
+    private readonly deps: LaneDeps,
     private readonly config: LaneConfig,
     private readonly post: (batch: Batch) => void,
-  ) {
-    this.memory = new MemoryMeter(config.memory);
+  ) {}
+
+  private get memory(): MemoryMeter {
+    return this.deps.memory;
   }
 
   /** A slab the consumer is done with. */
@@ -149,9 +167,9 @@ export class Lane {
   /** Decode every chunk of `task`; a failed chunk ends a data-mode task (the consumer stops there). */
   async run(task: Task): Promise<void> {
     const index = taskIndex(task.chunks);
-    const reader = new ImageReader(this.source, index, this.memory);
-    // The consumer only gives a lane chunks within the operation's decompression budget.
-    const meter = new DecompressMeter(Number.MAX_SAFE_INTEGER);
+    const reader = new ImageReader({ ...this.deps, index });
+    const meter = new DecompressMeter(UNLIMITED);
+    const work = new Work();
     let sinceYield = 0;
     for (let j = 0; j < index.count && !this.stopped; j++) {
       // Decoding continues through resolved promises without ever returning to the event
@@ -170,6 +188,7 @@ export class Lane {
           0,
           index.sectorCount[j] * SECTOR_SIZE,
           meter,
+          work,
         )) {
           if (this.config.mode === "crc") crc = crcOf(piece, crc);
           else await this.copy(task.id, chunk, piece);

@@ -17,10 +17,11 @@ import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import type { DmgError } from "../../core/errors.js";
-import type { MemoryMeter } from "../../core/limits.js";
+import { MemoryMeter, outputLimit } from "../../core/limits.js";
 import { isCompressed, isZeroFill, SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
-import type { DmgImage } from "../../image/open.js";
+import type { Session } from "../../image/session.js";
+import { fileDescriptor } from "../io/file-source.js";
 import {
   type Batch,
   CONTINUES,
@@ -104,6 +105,18 @@ function planTasks(index: ChunkIndex, from: number, budgetLeft: number) {
   return { order, starts, taskOf };
 }
 
+/** True when every chunk type of `s` decodes with the platform's codec (workers have only those). */
+function defaultCodecs(s: Session): boolean {
+  const { index, codecs } = s;
+  for (let i = 0; i < index.count; i++) if (!codecs.isDefault(index.type[i])) return false;
+  return true;
+}
+
+/** The output budget of one operation on the image of `s`. */
+function operationLimit(s: Session): number {
+  return outputLimit(s.budget, s.source.size);
+}
+
 /**
  * node:worker_threads' Worker, loaded when the first thread starts: most runs start none (a
  * zlib image decodes as fast as it is written), and loading it costs ~2 MB of resident memory.
@@ -149,20 +162,22 @@ export class ChunkPool {
   }
 
   /**
-   * Start a pool for `image`, opened from the file `path`, with `threads` lanes at most, for
-   * the chunks from `from` on (`decompressed` bytes were decoded before them); data mode hands
-   * chunks' bytes to the consumer, CRC mode only their CRC32s. Returns undefined when parallel
-   * decoding would not help (one thread, one task, a budget too small to share).
+   * Start a pool for the image of session `s`, with `threads` lanes at most, for the chunks
+   * from `from` on (`decompressed` bytes were decoded before them); data mode hands chunks'
+   * bytes to the consumer, CRC mode only their CRC32s. Returns undefined when parallel
+   * decoding would not help or cannot be had: one thread, one task, a budget too small to
+   * share, a source that is not a file, or codecs of the caller's that workers do not have.
    */
   static start(
-    path: string,
-    image: DmgImage,
+    s: Session,
     options: { threads: number; mode: LaneConfig["mode"]; from?: number; decompressed?: number },
   ): ChunkPool | undefined {
-    const { index, memory, source } = image.internals;
-    const left = image.budget.maxDecompressedBytes - (options.decompressed ?? 0);
+    const { index, memory, source } = s;
+    const fd = fileDescriptor(source);
+    if (fd === undefined || !defaultCodecs(s)) return undefined;
+    const left = operationLimit(s) - (options.decompressed ?? 0);
     const { order, starts, taskOf } = planTasks(index, options.from ?? 0, left);
-    const budget = image.budget.maxWorkingMemory;
+    const budget = s.budget.maxWorkingMemory;
     const script = workerScript();
     // One share per lane, and one left to the consumer for what it does itself.
     const lanes = Math.min(options.threads, Math.floor(budget / MIN_SHARE) - 1, starts.length);
@@ -179,9 +194,13 @@ export class ChunkPool {
     for (let k = 0; k < lanes; k++) {
       const slot: LaneSlot = { batches: [], rec: 0, at: 0, err: 0, busy: false, dead: false };
       if (k === 0) {
-        slot.local = new Lane(source, config, (batch) => pool.receive(slot, batch));
+        slot.local = new Lane(
+          { source, memory: new MemoryMeter(share), codecs: s.codecs },
+          config,
+          (batch) => pool.receive(slot, batch),
+        );
       } else {
-        const start: LaneStart = { lane: "dmg-validate", path, size: source.size, config };
+        const start: LaneStart = { lane: "dmg-validate", fd, size: source.size, config };
         try {
           const worker = newWorker(script, start);
           worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));

@@ -25,7 +25,7 @@ import {
   guardedNext,
   type ResumePoint,
 } from "../../codecs/codec.js";
-import { registerCodec } from "../../codecs/registry.js";
+import { CORE_CODECS, type CodecDefaults, withDefault } from "../../codecs/registry.js";
 import { zlibCodec } from "../../codecs/zlib/zlib.js";
 import type { BlockPoint } from "../../codecs/zlib/zlib-boundary.js";
 import { zlibPoint } from "../../codecs/zlib/zlib-points.js";
@@ -218,8 +218,8 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
 
 /**
  * The UDZO codec through node:zlib, with pako judging any chunk that is not an honest zlib
- * stream. Register it with `registerCodec` (the Node entry point does) only when
- * {@link nativeZlibAvailable} is true. Its cursors offer block-boundary points and resume at
+ * stream. The Node entry point's default codecs use it when {@link nativeZlibAvailable} is
+ * true. Its cursors offer block-boundary points and resume at
  * them natively; points cost little to pack, so it asks for compact ones whenever memory is
  * short.
  */
@@ -242,10 +242,9 @@ export const nativeZlibCodec: Codec = {
 };
 
 /**
- * Make {@link nativeZlibCodec} the UDZO codec of this thread when node:zlib allows it (else
- * pako stays). Returns whether it did.
+ * The Node entry point's default codecs: the core's, with {@link nativeZlibCodec} for UDZO
+ * chunks where node:zlib allows it (else pako stays).
  */
-export function useNativeZlib(): boolean {
-  if (nativeZlibAvailable) registerCodec(nativeZlibCodec);
-  return nativeZlibAvailable;
-}
+export const NODE_CODECS: CodecDefaults = nativeZlibAvailable
+  ? withDefault(CORE_CODECS, nativeZlibCodec)
+  : CORE_CODECS;
