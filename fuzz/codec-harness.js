@@ -4,12 +4,13 @@
  * index points, every point resumed and compared with the decode from the chunk start.
  */
 
-import { codecFor, loadCodecs } from "../dist/codecs/registry.js";
+import { loadCodecs } from "../dist/codecs/registry.js";
 import { MemoryMeter } from "../dist/core/limits.js";
 import { bytesSource } from "../dist/sources/source.js";
 
 // Every decoder, loaded once (top-level await) before the first input.
-await loadCodecs();
+const codecs = await loadCodecs();
+const codecFor = (type) => codecs.get(type);
 
 import { UDBZ, UDCO, UDZO, ULFO, ULMO } from "../dist/format/types.js";
 import { PIECE } from "../dist/image/reader.js";

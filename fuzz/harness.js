@@ -21,6 +21,8 @@ export const FUZZ_BUDGET = Object.freeze({
   maxImageBytes: 64 << 20,
   maxPlistBytes: 4 << 20,
   maxRsrcBytes: 4 << 20,
+  maxFindings: 64,
+  maxNameBytes: 256,
 });
 
 /** Tight limits, which one input in eight gets so that every budget check is reached too. */
@@ -34,6 +36,9 @@ export const TIGHT_BUDGET = Object.freeze({
   maxImageBytes: 1 << 20,
   maxWorkingMemory: 1 << 20,
   maxDecompressedBytes: 256 << 10,
+  expansionAllowance: 64 << 10,
+  maxFindings: 2,
+  maxNameBytes: 16,
 });
 
 const RESOLVED = resolveBudget(FUZZ_BUDGET);

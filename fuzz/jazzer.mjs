@@ -34,6 +34,7 @@ export const TARGETS = {
   lzfse: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   lzma: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   pipeline: { sync: false, maxLen: 1024 * KiB, timeout: 10000 },
+  text: { sync: true, maxLen: 4 * KiB, timeout: 5000 },
 };
 
 /** The libFuzzer memory limit: far above what an 8 MiB working-memory budget can explain. */

@@ -214,8 +214,15 @@ function concat(a, b) {
 
 /** Seeds per target: { trailer: Uint8Array[], plist: [...], ... }. */
 export async function collectSeeds() {
-  const names = ["trailer", "plist", "rsrc", "mish", ...CODEC_TARGETS.values(), "pipeline"];
+  const names = ["trailer", "plist", "rsrc", "mish", ...CODEC_TARGETS.values(), "pipeline", "text"];
   const seeds = Object.fromEntries(names.map((n) => [n, []]));
+  // Names that once forged terminal lines: ESC sequences, CR, the 8-bit CSI, bidi overrides.
+  const latin1 = (s) => Uint8Array.from(s, (c) => c.charCodeAt(0));
+  seeds.text.push(
+    latin1("n\x1b]0;pwned\x07\x1b[2K\rOK  good.dmg\x9b2K"),
+    new TextEncoder().encode("gpj.\u202eexe\u2028OK\u0085\u2066x\u2069"),
+    latin1("Apple_HFS : 2"),
+  );
   const made = [...(await writerImages()), ...modelImages()];
   made.push(kolyAtStart(made[0]), kolyAtStart(made[5]));
   const real = filesIn(join(ROOT, "corpus", "real"));

@@ -5,15 +5,11 @@
  * it, a mish blob a property list around it, a codec payload an image with that one chunk.
  * Trailer and pipeline inputs are files already.
  */
-import { KOLY_SIZE } from "../dist/format/koly.js";
+import { KOLY_FIELD, KOLY_SIZE } from "../dist/format/koly.js";
 import { serializePlist } from "../dist/format/plist.js";
 import { imageTail } from "../dist/write/layout.js";
 import { buildDmg } from "../dist/write/model.js";
 import { CODEC_TYPES, codecInput } from "./codec-harness.js";
-
-/** Byte offsets of the fork fields in the trailer (u64 offset, then u64 length). */
-const RSRC_FIELDS = 40;
-const XML_FIELDS = 216;
 
 /** A file holding `rsrc` then `xml`, then a trailer that points at them. */
 function withTrailer({ rsrc = new Uint8Array(0), xml = new Uint8Array(0) }) {
@@ -28,10 +24,10 @@ function withTrailer({ rsrc = new Uint8Array(0), xml = new Uint8Array(0) }) {
   });
   const koly = tail.slice(tail.length - KOLY_SIZE);
   const v = new DataView(koly.buffer);
-  v.setBigUint64(RSRC_FIELDS, 0n);
-  v.setBigUint64(RSRC_FIELDS + 8, BigInt(rsrc.length));
-  v.setBigUint64(XML_FIELDS, BigInt(xml.length > 0 ? rsrc.length : 0));
-  v.setBigUint64(XML_FIELDS + 8, BigInt(xml.length));
+  v.setBigUint64(KOLY_FIELD.rsrcForkOffset, 0n);
+  v.setBigUint64(KOLY_FIELD.rsrcForkLength, BigInt(rsrc.length));
+  v.setBigUint64(KOLY_FIELD.xmlOffset, BigInt(xml.length > 0 ? rsrc.length : 0));
+  v.setBigUint64(KOLY_FIELD.xmlLength, BigInt(xml.length));
   const out = new Uint8Array(rsrc.length + xml.length + KOLY_SIZE);
   out.set(rsrc, 0);
   out.set(xml, rsrc.length);
@@ -42,6 +38,11 @@ function withTrailer({ rsrc = new Uint8Array(0), xml = new Uint8Array(0) }) {
 /** The DMG file that feeds `input` of fuzz target `target` to the same layer. */
 export function wrapInput(target, input) {
   if (target === "trailer" || target === "pipeline") return input;
+  // A string: the name of a table in a resource fork, which holds any byte (Latin-1).
+  if (target === "text") {
+    const name = new TextDecoder("latin1").decode(input.subarray(0, 255));
+    return buildDmg({ layout: "rsrc", tables: [{ name, chunks: [{ type: 0, sectors: 1 }] }] });
+  }
   if (target === "plist") return withTrailer({ xml: input });
   if (target === "rsrc") return withTrailer({ rsrc: input });
   if (target === "mish") {
