@@ -20,6 +20,7 @@ export {
   DmgError,
   type ErrorCode,
   ErrorCodes,
+  type ErrorLocation,
   type Finding,
   isBudgetCode,
   type WarningCode,
@@ -30,6 +31,7 @@ export {
   type Budget,
   type BudgetSpec,
   DEFAULT_BUDGET,
+  MemoryMeter,
   resolveBudget,
 } from "./core/limits.js";
 export type { Checksum } from "./format/checksum.js";
@@ -66,3 +68,5 @@ export {
   type SourceLike,
   toSource,
 } from "./sources/source.js";
+export { type BrowserWorkerOptions, validateInWorker } from "./worker/browser.js";
+export type { WorkerValidateOptions } from "./worker/protocol.js";

@@ -8,7 +8,7 @@ import { crc32 } from "../src/bytes/crc32.js";
 import { DmgError } from "../src/core/errors.js";
 import { SECTOR_SIZE } from "../src/format/types.js";
 import { type DmgImage, sessionOf } from "../src/image/image.js";
-import { type ChunkPrefetch, validateDmg } from "../src/image/validate.js";
+import { type ChunkPrefetch, validateDmg, validateWith } from "../src/image/validate.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 
 const disk = new Uint8Array(40 * 4096).map(
@@ -49,7 +49,7 @@ describe("validation with chunks checked ahead", () => {
     const image = await writeDmgBytes(disk, { chunkSectors: 16 });
     const plain = await validateDmg(image);
     const fake = fakePrefetch(trueCrc);
-    const r = await validateDmg(image, { prefetch: fake.make });
+    const r = await validateWith(image, {}, { prefetch: fake.make });
     expect(r.ok).toBe(true);
     expect(r.checksums.tables).toEqual(["ok"]);
     expect(fake.asked.length).toBeGreaterThan(4);
@@ -61,13 +61,13 @@ describe("validation with chunks checked ahead", () => {
   it("a wrong CRC32 from ahead is a table mismatch; an error from ahead is the chunk's finding", async () => {
     const image = await writeDmgBytes(disk, { chunkSectors: 16 });
     const wrong = fakePrefetch((img, i) => (i === 2 ? trueCrc(img, i) ^ 1 : trueCrc(img, i)));
-    const r = await validateDmg(image, { prefetch: wrong.make });
+    const r = await validateWith(image, {}, { prefetch: wrong.make });
     expect(r.checksums.tables).toEqual(["mismatch"]);
     expect(r.errors.map((f) => f.code)).toEqual(["CRC_TABLE"]);
     const failing = fakePrefetch((img, i) =>
       i === 4 ? new DmgError("DECODE_CORRUPT", "bad stream", 123) : trueCrc(img, i),
     );
-    const f = await validateDmg(image, { prefetch: failing.make });
+    const f = await validateWith(image, {}, { prefetch: failing.make });
     expect(f.errors[0]).toMatchObject({ code: "DECODE_CORRUPT", offset: 123, table: 0 });
     expect(f.checksums.tables).toEqual(["not-checked"]);
     expect(failing.closed()).toBe(true);

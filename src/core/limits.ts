@@ -61,7 +61,7 @@ export const DEFAULT_BUDGET: Readonly<Budget> = Object.freeze({
   maxDecompressedBytes: 64 * GiB,
   // deflate cannot expand past 1032:1; the real images in corpus/ reach 118:1 over the file.
   maxExpansionRatio: 2048,
-  expansionAllowance: 512 * MiB,
+  expansionAllowance: 256 * MiB,
   maxFindings: 1000,
   // Real names are under 100 bytes ("Protective Master Boot Record (MBR : 0)").
   maxNameBytes: 1024,

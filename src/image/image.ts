@@ -26,6 +26,16 @@ export interface ReadOptions {
 }
 
 let access: ((image: DmgImage) => Session) | undefined;
+let make: ((session: Session) => DmgImage) | undefined;
+
+/**
+ * The public image over `session` (openDmg's last step).
+ *
+ * @internal
+ */
+export function newImage(session: Session): DmgImage {
+  return (make as (session: Session) => DmgImage)(session);
+}
 
 /**
  * The session of `image`, for validation, extraction and the worker pool.
@@ -59,10 +69,11 @@ export class DmgImage {
 
   static {
     access = (image) => image.#s;
+    make = (session) => new DmgImage(session);
   }
 
-  /** @internal Images are made by openDmg. */
-  constructor(session: Session) {
+  /** Images are made by openDmg. */
+  private constructor(session: Session) {
     this.#s = session;
     this.#reader = new ImageReader(session, { points: session.points, cache: session.cache });
   }

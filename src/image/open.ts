@@ -12,7 +12,7 @@ import { checkKolyRanges, KOLY_FIELD } from "../format/koly.js";
 import { checkMishLayout, parseMish } from "../format/mish.js";
 import { type SourceLike, toSource } from "../sources/source.js";
 import { buildChunkIndex, type LocatedTable } from "./chunk-index.js";
-import { DmgImage } from "./image.js";
+import { type DmgImage, newImage } from "./image.js";
 import { locateKoly } from "./locate.js";
 import { readMap } from "./map.js";
 import { newSession } from "./session.js";
@@ -138,7 +138,7 @@ export async function openWith(
     );
   }
   work.check();
-  return new DmgImage(
+  return newImage(
     newSession({ source: src, koly, layout, tables, index, budget, codecs, warnings }),
   );
 }

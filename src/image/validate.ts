@@ -124,15 +124,27 @@ function thrownOut(e: unknown): boolean {
  * included (a deadline too: BUDGET_TIME); only misuse of the API (INVALID_ARGUMENT) and
  * cancellation (ABORTED) are thrown. An exception that is not a {@link DmgError} is a bug.
  */
-export async function validateDmg(
+export function validateDmg(
   source: SourceLike,
-  options: ValidateOptions & ValidateHooks = {},
+  options: ValidateOptions = {},
+): Promise<ValidationReport> {
+  return validateWith(source, options, {});
+}
+
+/**
+ * {@link validateDmg} with a platform's hooks (the Node entry point's lanes and codecs).
+ *
+ * @internal
+ */
+export async function validateWith(
+  source: SourceLike,
+  options: ValidateOptions,
+  hooks: ValidateHooks,
 ): Promise<ValidationReport> {
   const open = resolveOpenOptions(options);
   const o = optionsObject(options);
   const quick = booleanOption(o, "quick", false);
   const onProgress = progressOption(o, "onProgress");
-  const hooks = options as ValidateHooks;
   const report = emptyReport(quick);
   const found: Collect = {
     errors: new FindingList(open.budget.maxFindings),

@@ -15,7 +15,7 @@ import {
   type ValidateHooks,
   type ValidateOptions,
   type ValidationReport,
-  validateDmg as validateCore,
+  validateWith,
 } from "../image/validate.js";
 import type { SourceLike } from "../sources/source.js";
 import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
@@ -26,10 +26,20 @@ import { ChunkPool, defaultThreads } from "./parallel/parallel.js";
 import { nodeDeflate } from "./zlib/native-zlib.js";
 import { NODE_CODECS } from "./zlib/native-zlib-codec.js";
 
+export type { CodecDefaults } from "../codecs/registry.js";
 export * from "../index.js";
-export type { ByteSink, Deflater, WriteOptions, WriteSummary } from "../write/writer.js";
-export { writeFileAtomic } from "./io/file-sink.js";
+export type { ForkLayout } from "../write/layout.js";
+export type {
+  ByteSink,
+  Deflater,
+  PartitionSpec,
+  WriteCodec,
+  WriteOptions,
+  WriteSummary,
+} from "../write/writer.js";
+export { type AtomicWriteOptions, writeFileAtomic } from "./io/file-sink.js";
 export { fileSource } from "./io/file-source.js";
+export { validateInWorker } from "./worker/validate-in-worker.js";
 export { nodeDeflate } from "./zlib/native-zlib.js";
 export { NODE_CODECS, nativeZlibAvailable, nativeZlibCodec } from "./zlib/native-zlib-codec.js";
 
@@ -112,12 +122,11 @@ export async function validateDmg(
   options: NodeValidateOptions = {},
 ): Promise<ValidationReport> {
   const threads = threadCount(options);
-  const withHooks = (prefetch?: ValidateHooks["prefetch"]): ValidateOptions & ValidateHooks => ({
-    ...(optionsObject(options) as NodeValidateOptions),
+  const hooks = (prefetch?: ValidateHooks["prefetch"]): ValidateHooks => ({
     defaults: NODE_CODECS,
     prefetch,
   });
-  if (typeof source !== "string") return validateCore(source, withHooks());
+  if (typeof source !== "string") return validateWith(source, options, hooks());
   // The options are checked before the file is opened: misuse is thrown, not reported.
   resolveOpenOptions(options);
   let src: Awaited<ReturnType<typeof fileSource>>;
@@ -131,7 +140,7 @@ export async function validateDmg(
   const prefetch = (image: DmgImage) =>
     threads > 1 ? ChunkPool.start(sessionOf(image), { threads, mode: "crc" }) : undefined;
   try {
-    return await validateCore(src, withHooks(prefetch));
+    return await validateWith(src, options, hooks(prefetch));
   } finally {
     await src.close?.();
   }
@@ -188,7 +197,7 @@ export async function extractDmg(
 /**
  * Make a UDIF image of the raw disk file `rawPath` at `outPath` (written atomically, like
  * {@link extractDmg}; `options.sync` flushes it to disk first). Compression uses node:zlib
- * unless `options.deflate` is given.
+ * unless `options.deflate` is given; `options.signal` cancels it (ABORTED, nothing written).
  *
  * @throws DmgError INVALID_ARGUMENT for bad options, IO_ERROR when the input cannot be read or
  *   the output cannot be written.
@@ -207,7 +216,7 @@ export async function createDmg(
       async (sink) => {
         summary = await writeDmg(src, sink, { ...write, deflate: write.deflate ?? nodeDeflate });
       },
-      { sync: sync === true },
+      { sync: sync === true, input: rawPath },
     );
     return summary!;
   } finally {

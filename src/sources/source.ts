@@ -3,6 +3,7 @@
  * range inside it. Files (src/node), Blobs and in-memory arrays all become one.
  */
 import { at, DmgError } from "../core/errors.js";
+import { readAhead } from "./read-ahead.js";
 
 /** A random-access source of bytes of known size. */
 export interface ByteSource {
@@ -33,13 +34,16 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
   };
 }
 
-/** A source over a Blob or File (browsers, workers, Node 20). */
+/**
+ * A source over a Blob or File (browsers, workers, Node 20). Small reads come out of a window
+ * read ahead (each Blob read is a trip through the platform's I/O).
+ */
 export function blobSource(blob: Blob): ByteSource {
-  return {
+  return readAhead({
     size: blob.size,
     read: async (offset, length) =>
       new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
-  };
+  });
 }
 
 function isByteSource(x: unknown): x is ByteSource {

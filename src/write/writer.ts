@@ -6,6 +6,7 @@
 import { deflate } from "pako";
 import { crc32 } from "../bytes/crc32.js";
 import { DmgError } from "../core/errors.js";
+import { checkSignal, Work } from "../core/work.js";
 import { crc32Checksum } from "../format/checksum.js";
 import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDRW, UDZE, UDZO, ULFO } from "../format/types.js";
 import { type ByteSource, readExact, type SourceLike, toSource } from "../sources/source.js";
@@ -89,6 +90,8 @@ export interface WriteOptions {
   deflate?: Deflater;
   /** Called after each chunk with the input bytes consumed so far and the input size. */
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** Cancels the writing: it then fails with ABORTED (BUDGET_TIME for a timeout signal). */
+  signal?: AbortSignal;
 }
 
 /** What {@link writeDmg} wrote. */
@@ -127,6 +130,8 @@ interface Resolved {
   comments: boolean;
   deflate: Deflater;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
+  /** The writing's pace and cancellation. */
+  work: Work;
 }
 
 function bad(message: string): never {
@@ -160,6 +165,7 @@ function resolveOptions(o: WriteOptions): Resolved {
     comments: o.comments === true,
     deflate: o.deflate ?? defaultDeflate,
     onProgress: o.onProgress,
+    work: new Work(checkSignal(o.signal)),
   };
 }
 
@@ -292,6 +298,7 @@ export async function writeDmg(
     let crc = 0;
     if (d.comments) list.push(COMMENT, COMMENT_BEGIN, 0, 0, out.written - dataOffset, 0);
     for (let c = 0; c < n; c++) {
+      await d.work.pace();
       const sector = c * d.chunkSectors;
       const sectors = Math.min(d.chunkSectors, part.sectors - sector);
       const inputOffset = (part.first + sector) * SECTOR_SIZE;

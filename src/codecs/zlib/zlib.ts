@@ -75,22 +75,34 @@ class ZlibCursor implements ChunkCursor {
   ) {
     // A resumed cursor also holds the unpacked snapshot or window while it loads it.
     const scratch = from ? SNAPSHOT_MAX : 0;
-    ctx.memory.acquire(
-      INFLATE_STATE + OUT_BUFFER + scratch,
-      "zlib decoder state and output buffer",
-    );
-    this.held = INFLATE_STATE + OUT_BUFFER + scratch;
+    // No step hands out more than the chunk's size (or one byte past it, to prove an overrun):
+    // a one-sector chunk needs no 64 KiB buffer (a table of many small chunks allocated one
+    // each).
+    const outSize = Math.max(1, Math.min(OUT_BUFFER, ctx.outputSize));
+    ctx.memory.acquire(INFLATE_STATE + outSize + scratch, "zlib decoder state and output buffer");
+    this.held = INFLATE_STATE + outSize + scratch;
     try {
       this.input = new ChunkInput(ctx);
     } catch (e) {
       this.close();
       throw e;
     }
-    this.out = new Uint8Array(OUT_BUFFER);
+    this.out = new Uint8Array(outSize);
+    // From the chunk start, pako's state is made once the stream's header has been looked at
+    // (see `start`); a resumed cursor loads its point now.
+    if (from) this.init(from, at);
+    this.ctx.memory.release(scratch);
+    this.held -= scratch;
+    this.boundary = this.position;
+    if (ctx.points && snapshotsSupported()) this.maker = new PointMaker(ctx);
+  }
+
+  /** Make pako's inflate state, at `from` (a point at decoded position `at`) or the start. */
+  private init(from?: ZlibPoint, at = 0): void {
     const loaded = zlibInflateInit(this.strm) === Z_OK && (!from || loadPoint(this.strm, from, at));
     if (!loaded) {
       this.close();
-      decodeError(ctx, "DECODE_CORRUPT", "zlib decoder could not be initialised");
+      decodeError(this.ctx, "DECODE_CORRUPT", "zlib decoder could not be initialised");
     }
     if (loaded !== true) {
       this.position = at;
@@ -98,12 +110,40 @@ class ZlibCursor implements ChunkCursor {
       // The byte the point is in: its first bits go before the point (see `feed`).
       this.prime = loaded.prime;
     }
-    this.ctx.memory.release(scratch);
-    this.held -= scratch;
-    this.boundary = this.position;
-    if (ctx.points && snapshotsSupported()) this.maker = new PointMaker(ctx);
     this.strm.output = this.out;
     this.strm.avail_in = 0;
+  }
+
+  /**
+   * The first step from the chunk start: refuse a stream whose two-byte header is not zlib's
+   * before pako's state is made (a table of a hundred thousand corrupt chunks made one each:
+   * attack class G35), with pako's own words, in pako's order; then make it and feed it the
+   * first piece.
+   */
+  private async start(): Promise<void> {
+    const piece = await this.input.next();
+    if (piece !== null && piece.length >= 2) {
+      const cmf = piece[0];
+      const flg = piece[1];
+      const why =
+        (cmf * 256 + flg) % 31 !== 0
+          ? "incorrect header check"
+          : (cmf & 0x0f) !== 8
+            ? "unknown compression method"
+            : (cmf >> 4) + 8 > 15
+              ? "invalid window size"
+              : undefined;
+      if (why)
+        decodeError(
+          this.ctx,
+          "DECODE_CORRUPT",
+          `zlib data is corrupt: ${why}`,
+          this.ctx.offset + 2,
+        );
+    }
+    this.init();
+    if (piece === null) this.inputDone = true;
+    else this.feed(piece);
   }
 
   next(max: number): Promise<Uint8Array> {
@@ -111,6 +151,7 @@ class ZlibCursor implements ChunkCursor {
   }
 
   private async step(max: number): Promise<Uint8Array> {
+    if (this.strm.state === null || this.strm.state === undefined) await this.start();
     const { ctx, strm } = this;
     const remaining = ctx.outputSize - this.position;
     // Once the declared size is reached, allow one more byte: producing it proves an overrun

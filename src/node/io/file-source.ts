@@ -5,6 +5,7 @@
 import { constants, read as readFd } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { at, DmgError } from "../../core/errors.js";
+import { readAhead } from "../../sources/read-ahead.js";
 import type { ByteSource } from "../../sources/source.js";
 
 /** Short reasons for the errno codes a person is likely to meet. */
@@ -134,7 +135,7 @@ export function descriptorSource(fd: number, size: number): ByteSource {
         err ? reject(err) : resolve(bytesRead),
       );
     });
-  return rangedSource(`file descriptor ${fd}`, size, readAt, () => false);
+  return readAhead(rangedSource(`file descriptor ${fd}`, size, readAt, () => false));
 }
 
 function makeSource(path: string, handle: FileHandle, size: number): ByteSource {
@@ -144,7 +145,9 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
   const source = rangedSource(path, size, readAt, () => closed !== undefined);
   const withClose: ByteSource = {
     size,
-    read: source.read,
+    // Small reads (a chunk of a few bytes) come out of a window read ahead: one system call
+    // for many chunks instead of one each.
+    read: readAhead(source).read,
     close(): Promise<void> {
       closed ??= handle.close().catch(() => undefined);
       return closed;

@@ -59,6 +59,18 @@ interface Start {
   position: number;
 }
 
+/**
+ * True when `b[at..]` begins with a valid zlib header (RFC 1950): method 8 with a window of at
+ * most 32 KiB, no preset dictionary, and the check bits right. Fewer than two bytes: unknown,
+ * true (the engine decides).
+ */
+function zlibHeader(b: Uint8Array, at: number, left: number): boolean {
+  if (left < 2) return true;
+  const cmf = b[at];
+  const flg = b[at + 1];
+  return (cmf & 0x0f) === 8 && cmf >> 4 <= 7 && (flg & 0x20) === 0 && (cmf * 256 + flg) % 31 === 0;
+}
+
 class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   position = 0;
   held = 0;
@@ -72,6 +84,8 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   private readonly recorder: BoundaryRecorder | undefined;
   /** The cursor that judges the chunk once native zlib has seen an anomaly. */
   private judge: ChunkCursor | undefined;
+  /** The stream's two-byte header has been looked at (a cursor from the chunk start). */
+  private headerSeen = false;
 
   constructor(
     readonly ctx: DecodeContext,
@@ -133,6 +147,14 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
     let call = 0;
     for (;;) {
       await feed.refill();
+      // Not a zlib stream at all: the judge says so at once. Native zlib would say so too,
+      // but only after destroying its engine and making an error object with a stack trace,
+      // which a table of a hundred thousand corrupt chunks pays a hundred thousand times
+      // (attack class G35).
+      if (!this.headerSeen && !this.start) {
+        this.headerSeen = true;
+        if (!zlibHeader(feed.piece, feed.at, feed.left)) return this.handOver(max);
+      }
       // All input is in once this piece is: Z_FINISH then reports a stream cut short as an
       // error. Before that, a recording cursor stops at every block boundary (Z_BLOCK) and goes
       // on: it hands out the same pieces as one that does not record (so the bytes decoded

@@ -1,0 +1,141 @@
+/**
+ * `validateInWorker` on Node: validation in a worker thread of its own, with a heap limit
+ * (`resourceLimits`), a deadline after which the thread is terminated whatever it is doing,
+ * and cancellation. The way to run the parser on uploads: a bug in it, or an input no budget
+ * foresaw, costs one thread, never the server.
+ */
+
+import { createRequire } from "node:module";
+import type { Worker } from "node:worker_threads";
+import { DmgError } from "../../core/errors.js";
+import type { Budget } from "../../core/limits.js";
+import { resolveBudget } from "../../core/limits.js";
+import { booleanOption, optionsObject, readOption } from "../../core/options.js";
+import { abortError, checkSignal } from "../../core/work.js";
+import type { ValidationReport } from "../../image/validate.js";
+import { failedReport } from "../../image/validate.js";
+import {
+  checkTimeout,
+  DEFAULT_HEAP_MB,
+  GRACE_MS,
+  outOfMemoryReport,
+  replyReport,
+  timedOutReport,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerValidateOptions,
+} from "../../worker/protocol.js";
+import { fileDescriptor, fileSource } from "../io/file-source.js";
+
+function heapLimit(v: unknown): number {
+  if (v === undefined) return DEFAULT_HEAP_MB;
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 8) {
+    throw new DmgError("INVALID_ARGUMENT", "maxHeapMb must be an integer of at least 8");
+  }
+  return v;
+}
+
+/**
+ * Validate an image in a worker thread: the same report as validateDmg, or a BUDGET_TIME
+ * report when the deadline passes (`timeoutMs`, default 60 s), or a BUDGET_WORKING_MEMORY
+ * report when the thread runs out of its heap (`maxHeapMb`, default 256). The source is a file
+ * path (opened here; the thread reads through its descriptor), bytes or a Blob (copied to the
+ * thread). Misuse is thrown as INVALID_ARGUMENT; a fired `signal` terminates the thread and
+ * throws ABORTED.
+ */
+export async function validateInWorker(
+  source: string | Uint8Array | ArrayBuffer | Blob,
+  options: WorkerValidateOptions = {},
+): Promise<ValidationReport> {
+  const o = optionsObject(options);
+  const timeoutMs = checkTimeout(readOption(o, "timeoutMs"));
+  const heapMb = heapLimit(readOption(o, "maxHeapMb"));
+  const quick = booleanOption(o, "quick", false);
+  const strict = booleanOption(o, "strict", true);
+  const budget = resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined);
+  const signal = checkSignal(readOption(o, "signal"));
+  if (signal?.aborted) throw abortError(signal);
+  let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
+  let request: WorkerRequest["source"];
+  if (typeof source === "string") {
+    try {
+      opened = await fileSource(source);
+    } catch (e) {
+      if (e instanceof DmgError && e.code !== "INVALID_ARGUMENT") return failedReport(quick, e);
+      throw e;
+    }
+    request = { fd: fileDescriptor(opened) as number, size: opened.size };
+  } else if (source instanceof ArrayBuffer) request = new Uint8Array(source);
+  else if (source instanceof Uint8Array || source instanceof Blob) request = source;
+  else throw new DmgError("INVALID_ARGUMENT", "source must be a path, bytes or a Blob");
+  try {
+    return await runInWorker(
+      { kind: "dmg-validate", source: request, budget, quick, strict, timeoutMs },
+      heapMb,
+      signal,
+    );
+  } finally {
+    await opened?.close?.();
+  }
+}
+
+let workerClass: typeof Worker | undefined;
+
+/**
+ * Run `request` in a new thread (of `script`, by default the validation thread); settle with
+ * its report, or the deadline's, or the heap's.
+ *
+ * @internal
+ */
+export function runInWorker(
+  request: WorkerRequest,
+  heapMb: number,
+  signal?: AbortSignal,
+  script: URL = new URL("./thread.js", import.meta.url),
+): Promise<ValidationReport> {
+  workerClass ??= (
+    createRequire(import.meta.url)("node:worker_threads") as { Worker: typeof Worker }
+  ).Worker;
+  const worker = new workerClass(script, {
+    workerData: request,
+    resourceLimits: {
+      maxOldGenerationSizeMb: heapMb,
+      maxYoungGenerationSizeMb: Math.max(2, Math.floor(heapMb / 8)),
+    },
+  });
+  return new Promise<ValidationReport>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      void worker.terminate().finally(fn);
+    };
+    const timer = setTimeout(
+      () => settle(() => resolve(timedOutReport(request.quick === true, request.timeoutMs))),
+      request.timeoutMs + GRACE_MS,
+    );
+    const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
+    signal?.addEventListener("abort", onAbort);
+    worker.on("message", (reply: WorkerReply) => {
+      settle(() => {
+        try {
+          resolve(replyReport(reply));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+    worker.on("error", (e: Error & { code?: string }) => {
+      settle(() => {
+        if (e.code === "ERR_WORKER_OUT_OF_MEMORY") {
+          resolve(outOfMemoryReport(request.quick === true, heapMb));
+        } else reject(new Error(`validation worker failed: ${e.message}`));
+      });
+    });
+    worker.on("exit", () =>
+      settle(() => reject(new Error("validation worker exited without a report"))),
+    );
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * `validateInWorker` in browsers and other Web Worker hosts: validation in a module worker of
+ * its own (worker/entry.ts), terminated at its deadline whatever it is doing, so that the
+ * page never freezes and a validation can always be stopped. Browsers give workers no heap
+ * limit: the library's budgets are the bound there (`maxHeapMb` is not used).
+ */
+import { DmgError } from "../core/errors.js";
+import { type Budget, resolveBudget } from "../core/limits.js";
+import { booleanOption, optionsObject, readOption } from "../core/options.js";
+import { abortError, checkSignal } from "../core/work.js";
+import type { ValidationReport } from "../image/validate.js";
+import {
+  checkTimeout,
+  GRACE_MS,
+  replyReport,
+  timedOutReport,
+  type WorkerReply,
+  type WorkerRequest,
+  type WorkerValidateOptions,
+} from "./protocol.js";
+
+/** What this module needs of a Web Worker. */
+interface WebWorker {
+  onmessage: ((event: { data: WorkerReply }) => void) | null;
+  onerror: ((event: { message?: string }) => void) | null;
+  postMessage(message: unknown): void;
+  terminate(): void;
+}
+
+/** Options of the browser's `validateInWorker`. */
+export interface BrowserWorkerOptions extends WorkerValidateOptions {
+  /** The worker module (default: worker/entry.js next to this module). */
+  workerUrl?: string | URL;
+}
+
+/**
+ * Validate an image (bytes or a Blob, such as a File) in a Web Worker: the same report as
+ * validateDmg, or a BUDGET_TIME report once `timeoutMs` (default 60 s) has passed. A fired
+ * `signal` terminates the worker and throws ABORTED.
+ *
+ * @throws DmgError INVALID_ARGUMENT for misuse, or where there is no Worker
+ */
+export function validateInWorker(
+  source: Uint8Array | ArrayBuffer | Blob,
+  options: BrowserWorkerOptions = {},
+): Promise<ValidationReport> {
+  const o = optionsObject(options);
+  const timeoutMs = checkTimeout(readOption(o, "timeoutMs"));
+  const quick = booleanOption(o, "quick", false);
+  const strict = booleanOption(o, "strict", true);
+  const budget = resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined);
+  const signal = checkSignal(readOption(o, "signal"));
+  const url = (readOption(o, "workerUrl") as string | URL | undefined) ?? defaultWorkerUrl();
+  const WorkerClass = (globalThis as { Worker?: new (url: string | URL, o: object) => WebWorker })
+    .Worker;
+  if (typeof WorkerClass !== "function") {
+    return Promise.reject(
+      new DmgError(
+        "INVALID_ARGUMENT",
+        "this platform has no Web Worker (on Node, use the package's main entry)",
+      ),
+    );
+  }
+  if (signal?.aborted) return Promise.reject(abortError(signal));
+  const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : source;
+  const request: WorkerRequest = {
+    kind: "dmg-validate",
+    source: bytes,
+    budget,
+    quick,
+    strict,
+    timeoutMs,
+  };
+  const worker = new WorkerClass(url, { type: "module" });
+  return new Promise<ValidationReport>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      worker.terminate();
+      fn();
+    };
+    const timer = setTimeout(
+      () => settle(() => resolve(timedOutReport(quick, timeoutMs))),
+      timeoutMs + GRACE_MS,
+    );
+    const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
+    signal?.addEventListener("abort", onAbort);
+    worker.onmessage = (event) =>
+      settle(() => {
+        try {
+          resolve(replyReport(event.data));
+        } catch (e) {
+          reject(e);
+        }
+      });
+    worker.onerror = (event) =>
+      settle(() =>
+        reject(new Error(`validation worker failed: ${event.message ?? "unknown error"}`)),
+      );
+    worker.postMessage(request);
+  });
+}
+
+function defaultWorkerUrl(): URL {
+  return new URL("./entry.js", import.meta.url);
+}

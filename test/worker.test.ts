@@ -1,0 +1,91 @@
+/**
+ * Validation in a worker thread (the recipe for upload handlers): the same report as in this
+ * thread, a pathological input stopped at its deadline and a heap that runs out both reported
+ * as budgets, and this process healthy after each.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UDZE } from "../src/format/types.js";
+import { buildDmg } from "../src/write/model.js";
+import { namedImage, zlibZeros } from "./helpers/hostile-images.js";
+
+const tmp = mkdtempSync(join(tmpdir(), "dmg-worker-"));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+// Worker threads run the built modules (npm test builds dist/ first): load them from there.
+type Lib = typeof import("../src/node/index.js");
+type WorkerModule = typeof import("../src/node/worker/validate-in-worker.js");
+let validateDmg: Lib["validateDmg"];
+let validateInWorker: Lib["validateInWorker"];
+let runInWorker: WorkerModule["runInWorker"];
+beforeAll(async () => {
+  const dist = join(import.meta.dirname, "..", "dist", "node");
+  const lib: Lib = await import(pathToFileURL(join(dist, "index.js")).href);
+  const mod: WorkerModule = await import(
+    pathToFileURL(join(dist, "worker", "validate-in-worker.js")).href
+  );
+  ({ validateDmg, validateInWorker } = lib);
+  ({ runInWorker } = mod);
+});
+
+describe("validateInWorker", () => {
+  it("gives the report validateDmg gives, from a path, bytes or a Blob", async () => {
+    const image = namedImage("worker");
+    const path = join(tmp, "small.dmg");
+    writeFileSync(path, image);
+    const here = await validateDmg(path);
+    for (const source of [path, image, new Blob([new Uint8Array(image)])]) {
+      const there = await validateInWorker(source);
+      expect(there.ok).toBe(true);
+      expect(there.summary).toEqual(here.summary);
+      expect(there.checksums).toEqual(here.checksums);
+    }
+    const missing = await validateInWorker(join(tmp, "missing.dmg"));
+    expect(missing.errors[0].code).toBe("IO_ERROR");
+    await expect(validateInWorker(image, { timeoutMs: -1 })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+  });
+
+  it("stops a long validation at its deadline with BUDGET_TIME, and the process goes on", async () => {
+    const slow = zlibZeros(4096); // 4 GiB of zlib zeros in 4 MB: seconds of work
+    const report = await validateInWorker(slow, { timeoutMs: 200 });
+    expect(report.ok).toBe(false);
+    expect(report.overBudget).toBe(true);
+    expect(report.errors[0].code).toBe("BUDGET_TIME");
+    expect((await validateInWorker(namedImage("after"))).ok).toBe(true);
+  }, 60_000);
+
+  it("terminates a worker that cannot stop itself at its deadline and grace", async () => {
+    // A thread stuck in a loop that never gives its event loop a turn: no signal reaches it,
+    // only termination does (what guards against a bug in the library itself).
+    const script = new URL("./fixtures/spin-thread.mjs", import.meta.url);
+    const request = { kind: "dmg-validate" as const, source: new Uint8Array(1), timeoutMs: 100 };
+    const report = await runInWorker(request, 64, undefined, script);
+    expect(report.errors[0].code).toBe("BUDGET_TIME");
+    expect(report.errors[0].message).toContain("its worker was terminated");
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    await expect(
+      runInWorker({ ...request, timeoutMs: 60_000 }, 64, controller.signal, script),
+    ).rejects.toMatchObject({ code: "ABORTED" });
+  }, 60_000);
+
+  it("reports a worker that runs out of its heap as BUDGET_WORKING_MEMORY", async () => {
+    // 256 tables with 62 KB names (names allowed by the budget): 16 MB of strings, 8 MiB heap.
+    const tables = Array.from({ length: 256 }, (_, t) => ({
+      name: `${t}`.padEnd(62_000, "n"),
+      chunks: [{ type: UDZE, sectors: 1 }],
+    }));
+    const image = buildDmg({ tables });
+    const report = await validateInWorker(image, {
+      maxHeapMb: 8,
+      budget: { maxNameBytes: 100_000 },
+    });
+    expect(report.errors[0].code).toBe("BUDGET_WORKING_MEMORY");
+    expect((await validateInWorker(namedImage("after"))).ok).toBe(true);
+  }, 60_000);
+});
