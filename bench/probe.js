@@ -9,8 +9,14 @@
  *   node bench/probe.js open IMAGE                open the image (parse every table)
  *   node bench/probe.js decode IMAGE CODEC MAX    decode chunks of CODEC (zlib, pako, bzip2,
  *                                                 lzfse, xz), up to MAX bytes out
+ *   node bench/probe.js gap IMAGE                 validate the image from memory, through the
+ *                                                 core (pako) and the Node entry, with a 10 ms
+ *                                                 timer: its longest wait, in ms
  */
 
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { codecTable } from "../dist/codecs/registry.js";
 import { zlibCodec } from "../dist/codecs/zlib/zlib.js";
 import { MemoryMeter } from "../dist/core/limits.js";
@@ -97,11 +103,50 @@ async function decode(path, name, max) {
   return { bytes, seconds };
 }
 
+/** The longest wait of a 10 ms interval timer while `work` runs, in milliseconds. */
+async function longestGap(work) {
+  let last = performance.now();
+  let longest = 0;
+  const timer = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 10);
+  // The timer's first ticks come late whatever runs: measure from later.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  longest = 0;
+  last = performance.now();
+  const t = performance.now();
+  const ok = await work();
+  clearInterval(timer);
+  return {
+    ok,
+    gapMs: Math.max(longest, performance.now() - last),
+    seconds: (performance.now() - t) / 1000,
+  };
+}
+
+/**
+ * Validation of the image held in memory, through the core and through the Node entry, of
+ * this build or of the build whose dist/ is `dist` (to compare with an older one).
+ */
+async function gap(path, dist) {
+  const from = (p) => pathToFileURL(join(dist ?? join(import.meta.dirname, "..", "dist"), p)).href;
+  const core = await import(from("index.js"));
+  const nodeEntry = await import(from("node/index.js"));
+  const bytes = new Uint8Array(await readFile(path));
+  const inCore = await longestGap(async () => (await core.validateDmg(bytes)).ok);
+  const inNode = await longestGap(async () => (await nodeEntry.validateDmg(bytes)).ok);
+  return { bytes: bytes.length, core: inCore, node: inNode };
+}
+
 const [what, path, a, b] = process.argv.slice(2);
 const result =
   what === "random"
     ? await random(path, Number(a), Number(b), process.argv[6] === "indexed")
     : what === "open"
       ? await openOnly(path)
-      : await decode(path, a, Number(b));
+      : what === "gap"
+        ? await gap(path, a)
+        : await decode(path, a, Number(b));
 process.stdout.write(`${JSON.stringify(result)}\n`);

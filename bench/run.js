@@ -8,6 +8,10 @@
  *   3  full extract, bzip2, 2048-sector chunks       6  decode throughput per codec (zlib,
  *                                                       bzip2, LZFSE bvx2 and LZVN, XZ), with
  *                                                       7-Zip's extract of the same images
+ *   7  hostile inputs (bench/hostile.js): CPU seconds and peak RSS of check, info, cat and
+ *      extract on the worst inputs per operation, before (`--baseline` names the
+ *      bin/dmg-validate.js of an older build) and after; and the event loop's longest wait
+ *      while a 256 MiB image is validated from memory
  *
  * Wall times are medians of --runs runs, peak RSS is the OS's (GNU time, else getrusage), the
  * page cache is warm, every extracted disk is hashed against the source. It only reports: it
@@ -22,6 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UDBZ, UDZO, ULFO, ULMO } from "../dist/format/types.js";
 import { openDmg } from "../dist/node/index.js";
+import { measureHostile } from "./hostile.js";
 import {
   appleLzfseChunk,
   hashDisk,
@@ -81,7 +86,7 @@ const XZ = { name: "xz -d", cmd: "xz", args: ["-dc", "-T1"] };
 function usage(message) {
   if (message) console.error(`bench: ${message}`);
   console.error(
-    "usage: npm run bench [-- --size SIZE (256M, 1G; default 1G)] [--runs N (3)] [--reads N (1000)] [--chunks N (1000000)] [--only 1,2,...]",
+    "usage: npm run bench [-- --size SIZE (256M, 1G; default 1G)] [--runs N (3)] [--reads N (1000)] [--chunks N (1000000)] [--only 1,2,...] [--baseline OLD/bin/dmg-validate.js]",
   );
   process.exit(2);
 }
@@ -92,12 +97,13 @@ function parseArgs(argv) {
     runs: 3,
     reads: 1000,
     chunks: 1_000_000,
-    only: [1, 2, 3, 4, 5, 6],
+    only: [1, 2, 3, 4, 5, 6, 7],
+    baseline: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     let [key, value] = argv[i].split(/=(.*)/s, 2);
     if (key === "--help" || key === "-h") usage();
-    if (!["--size", "--runs", "--reads", "--chunks", "--only"].includes(key))
+    if (!["--size", "--runs", "--reads", "--chunks", "--only", "--baseline"].includes(key))
       usage(`unknown option ${key}`);
     if (value === undefined) value = argv[++i];
     if (value === undefined) usage(`${key} needs a value`);
@@ -110,7 +116,9 @@ function parseArgs(argv) {
         usage(`--size ${value} is out of range`);
     } else if (key === "--only") {
       opts.only = value.split(",").map(Number);
-      if (opts.only.some((n) => !(n >= 1 && n <= 6))) usage(`--only ${value}: sections 1 to 6`);
+      if (opts.only.some((n) => !(n >= 1 && n <= 7))) usage(`--only ${value}: sections 1 to 7`);
+    } else if (key === "--baseline") {
+      opts.baseline = value;
     } else {
       const n = Number(value);
       if (!Number.isInteger(n) || n < 1) usage(`${key} ${value}: give a whole number >= 1`);
@@ -574,13 +582,67 @@ async function main() {
       else
         rows.push({ section: 6, test: xz.name, tool: "-", note: "no system xz to make the image" });
     }
+    const hostile = want(7) ? await hostileSection(ctx) : undefined;
     progress("");
     console.log(`load average at end: ${loadavg()}`);
     console.log("");
     printTable(rows);
+    if (hostile) console.log(`\n${hostile}`);
   } finally {
     cleanup();
   }
+}
+
+/**
+ * Section 7: the hostile inputs of bench/hostile.js measured with this build and, when
+ * `--baseline` names an older build's CLI, with that one; then the event loop's longest wait
+ * while a 256 MiB image is validated from memory (with the baseline's library too).
+ */
+async function hostileSection(ctx) {
+  progress("7: hostile inputs (this build)");
+  const after = await measureHostile({ timeout: 120 });
+  let before;
+  if (ctx.baseline) {
+    progress("7: hostile inputs (baseline)");
+    before = await measureHostile({ cli: ctx.baseline, timeout: 120 });
+  }
+  const key = (r) => `${r.input} ${r.command}`;
+  const old = new Map((before ?? []).map((r) => [key(r), r]));
+  const cell = (r) => (r ? `${r.exit} / ${r.cpu.toFixed(2)} s / ${Math.round(r.rssMiB)} MiB` : "-");
+  const lines = [
+    "Section 7: hostile inputs (exit / CPU seconds / peak RSS)",
+    "",
+    "| input | size | command | before | after | outcome after |",
+    "| --- | --- | --- | --- | --- | --- |",
+  ];
+  for (const r of after) {
+    const size = `${(r.bytes / MIB).toFixed(r.bytes < MIB ? 4 : 1)} MiB`;
+    const outcome = r.outcome.replaceAll("|", "\\|");
+    lines.push(
+      `| ${r.input} | ${size} | \`${r.command}\` | ${cell(old.get(key(r)))} | ${cell(r)} | ${outcome} |`,
+    );
+  }
+  progress("7: the event loop during a 256 MiB validation from memory");
+  const image = join(ctx.dir, "gap.dmg");
+  await writeImage(syntheticDisk(256 * MIB), image, 2048, () => undefined);
+  const gapOf = async (dist) => {
+    const r = await probe(ctx, ["gap", image, ...(dist ? [dist] : [])]);
+    return r.error ? undefined : r;
+  };
+  const now = await gapOf();
+  const then = ctx.baseline ? await gapOf(join(ctx.baseline, "..", "..", "dist")) : undefined;
+  const gap = (g, which) =>
+    g ? `${g[which].gapMs.toFixed(1)} ms (${g[which].seconds.toFixed(2)} s)` : "-";
+  lines.push(
+    "",
+    "Longest wait of a 10 ms timer while a 256 MiB image is validated from memory:",
+    "",
+    "| path | before | after |",
+    "| --- | --- | --- |",
+    `| core (pako) | ${gap(then, "core")} | ${gap(now, "core")} |`,
+    `| Node entry (node:zlib) | ${gap(then, "node")} | ${gap(now, "node")} |`,
+  );
+  return lines.join("\n");
 }
 
 await main();
