@@ -9,8 +9,12 @@ import type { ByteSource } from "./source.js";
 
 /** Bytes read at once on a miss. */
 export const WINDOW = 256 * 1024;
-/** Reads of at most this many bytes go through the window; larger ones straight to the source. */
-export const SMALL = 32 * 1024;
+/**
+ * Reads of at most this many bytes go through the window; larger ones straight to the source
+ * (the tail of an ordinary chunk's input is larger, and reading a window for it would only
+ * read ahead what the next chunk's reads read again).
+ */
+export const SMALL = 4 * 1024;
 
 /**
  * `src` with small reads served from a window read ahead. The window is a copy: what a read
@@ -19,29 +23,47 @@ export const SMALL = 32 * 1024;
  */
 export function readAhead(src: ByteSource): ByteSource {
   let window: Uint8Array | undefined;
+  /** The window's buffer, filled again on each miss (what reads return is always a copy). */
+  let buffer: Uint8Array | undefined;
   let start = 0;
-  const read = async (offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> => {
-    if (length > SMALL || length === 0) {
-      return into ? src.read(offset, length, into) : src.read(offset, length);
-    }
-    if (!window || offset < start || offset + length > start + window.length) {
-      const n = Math.min(WINDOW, src.size - offset);
-      if (n <= length) return into ? src.read(offset, length, into) : src.read(offset, length);
-      const got = await src.read(offset, n);
-      // A source that returns the wrong length is the reader's to report: read directly.
-      if (!(got instanceof Uint8Array) || got.length !== n) return src.read(offset, length);
+  /** The fill in progress: misses wait for it, so that one buffer serves them in turn. */
+  let filling: Promise<void> | undefined;
+  const inWindow = (offset: number, length: number) =>
+    window !== undefined && offset >= start && offset + length <= start + window.length;
+  const fill = async (offset: number): Promise<void> => {
+    buffer ??= new Uint8Array(WINDOW);
+    window = undefined;
+    const n = Math.min(WINDOW, src.size - offset);
+    const got = await src.read(offset, n, buffer);
+    // A source that returns the wrong length is the reader's to report: it is read directly.
+    if (got instanceof Uint8Array && got.length === n) {
       window = got;
       start = offset;
     }
+  };
+  const read = async (offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> => {
+    const direct = () => (into ? src.read(offset, length, into) : src.read(offset, length));
+    if (length > SMALL || length === 0 || src.size - offset <= length) return direct();
+    while (filling) await filling.catch(() => undefined);
+    if (!inWindow(offset, length)) {
+      filling = fill(offset);
+      try {
+        await filling;
+      } finally {
+        filling = undefined;
+      }
+      if (!inWindow(offset, length)) return direct();
+    }
+    const w = window as Uint8Array;
     const out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
-    out.set(window.subarray(offset - start, offset - start + length));
+    out.set(w.subarray(offset - start, offset - start + length));
     return out;
   };
   const wrapped: ByteSource = { size: src.size, read };
   if (src.close) {
     const close = src.close.bind(src);
     wrapped.close = () => {
-      window = undefined;
+      window = buffer = undefined;
       return close();
     };
   }
