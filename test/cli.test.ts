@@ -143,11 +143,12 @@ async function diskOf(file: string, offset = 0, length?: number): Promise<Uint8A
 }
 
 describe("check: exit code 0", () => {
-  it("passes valid images with one OK line each", () => {
+  it("passes valid images with one OK line each, and a summary line for several", () => {
     const r = cli([ZLIB, RAW]);
     expect(r.status).toBe(0);
     const lines = r.out.trim().split("\n");
-    expect(lines).toHaveLength(2);
+    expect(lines).toHaveLength(3);
+    expect(lines[2]).toBe("2 files: 2 valid, 0 invalid");
     expect(lines[0]).toBe(`OK  ${ZLIB} (8.96 MiB, 1 table, 6 chunks, checksums ok)`);
     expect(lines[1]).toMatch(
       /^OK {2}.*compression-raw\.dmg \(5\.00 MiB, 5 tables, 7 chunks, checksums ok\)$/,

@@ -13,6 +13,12 @@ export class UsageError extends Error {
 export const COMMANDS = ["check", "info", "extract", "cat", "create"] as const;
 export type Command = (typeof COMMANDS)[number];
 
+/** Output formats: every command speaks text and JSON; check also SARIF, JUnit and GitHub's. */
+export const FORMATS = ["text", "json", "sarif", "junit", "github"] as const;
+export type Format = (typeof FORMATS)[number];
+/** The formats of check only (whole-run documents and CI annotations). */
+const CHECK_FORMATS: readonly Format[] = ["sarif", "junit", "github"];
+
 /** Operands each command takes: [min, max, names for messages]. */
 const OPERANDS: Record<Command, [number, number, string]> = {
   check: [1, Number.POSITIVE_INFINITY, "FILE..."],
@@ -30,7 +36,14 @@ export interface Args {
   operands: string[];
   help: boolean;
   version: boolean;
+  /** The output format asked for (`--format`, or `--json`); undefined: chosen by main. */
+  format?: Format;
+  /** True when the format is JSON (every command's machine output). */
   json: boolean;
+  /** `--quiet`: print nothing on standard output; the exit code says it all. */
+  quiet: boolean;
+  /** `--verbose`: also what each file cost and each checksum level's outcome. */
+  verbose: boolean;
   quick: boolean;
   chunks: boolean;
   /** `--fsync`: flush the output file to disk before renaming it into place. */
@@ -39,6 +52,12 @@ export interface Args {
   length?: number;
   /** `--timeout`: milliseconds the command may run. */
   timeout?: number;
+  /** `--max-stdin-bytes`: the largest copy of standard input (operand `-`). */
+  maxStdin?: number;
+  /** The name to show for the first operand (`-` when it is a copy of standard input). */
+  shownAs?: string;
+  /** `--sarif FILE`: also write a SARIF log of the run to FILE (check). */
+  sarifFile?: string;
   budget: Partial<Budget>;
   write: WriteOptions;
 }
@@ -77,13 +96,23 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--help", on((a) => Object.assign(a, { help: true }))],
   ["-h", on((a) => Object.assign(a, { help: true }))],
   ["--version", on((a) => Object.assign(a, { version: true }))],
-  ["--json", on((a) => Object.assign(a, { json: true }))],
+  ["-V", on((a) => Object.assign(a, { version: true }))],
+  ["--json", on((a) => Object.assign(a, { format: "json" }))],
+  ["--format", take((a, v, f) => Object.assign(a, { format: oneOf(v, f, FORMATS) }), COMMANDS)],
+  ["--quiet", on((a) => Object.assign(a, { quiet: true }), ["check"])],
+  ["-q", on((a) => Object.assign(a, { quiet: true }), ["check"])],
+  ["--verbose", on((a) => Object.assign(a, { verbose: true }), ["check"])],
+  ["--sarif", take((a, v) => Object.assign(a, { sarifFile: v }), ["check"])],
   ["--quick", on((a) => Object.assign(a, { quick: true }), ["check"])],
   ["--chunks", on((a) => Object.assign(a, { chunks: true }), ["info"])],
   ["--fsync", on((a) => Object.assign(a, { fsync: true }), ["extract", "create"])],
   [
     "--timeout",
     take((a, v, f) => Object.assign(a, { timeout: parseDuration(v, f) }), READ_COMMANDS),
+  ],
+  [
+    "--max-stdin-bytes",
+    take((a, v, f) => Object.assign(a, { maxStdin: parseSize(v, f) }), READ_COMMANDS),
   ],
   ["--offset", take((a, v, f) => Object.assign(a, { offset: parseSize(v, f) }), ["cat"])],
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
@@ -180,6 +209,8 @@ export function parseArgs(argv: readonly string[]): Args {
     help: false,
     version: false,
     json: false,
+    quiet: false,
+    verbose: false,
     quick: false,
     chunks: false,
     fsync: false,
@@ -219,6 +250,14 @@ export function parseArgs(argv: readonly string[]): Args {
     spec.set(a, value, name);
     seen.push(name);
   }
+  if (a.format !== undefined && CHECK_FORMATS.includes(a.format) && a.command !== "check") {
+    if (!a.help && !a.version) {
+      throw new UsageError(
+        `--format ${a.format} applies to check only (other commands: text or json)`,
+      );
+    }
+  }
+  a.json = a.format === "json";
   if (a.help || a.version) return a;
   for (const name of seen) {
     const allowed = FLAGS.get(name)?.commands;

@@ -1,16 +1,20 @@
-/** `dmg-validate [check] FILE...`: validate each file and print one result per file. */
-
+/**
+ * `dmg-validate [check] FILE...`: validate each file and report it in the chosen format (text,
+ * JSON lines, SARIF, JUnit or GitHub's workflow commands).
+ */
 import { basename } from "node:path";
 import { DmgError } from "../core/errors.js";
-import { jsonText, sanitize } from "../core/text.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
 import { validateDmg } from "../node/index.js";
 import { EXIT_INTERNAL, EXIT_INVALID, EXIT_IO, EXIT_OK, reportInternal, worse } from "./exit.js";
-import { type Io, OutputClosed, writeOut } from "./io.js";
+import { withInputs } from "./inputs.js";
+import { type Io, OutputClosed } from "./io.js";
 import type { RunArgs } from "./main.js";
-import { checksumSummary, findingLine, humanBytes, plural, reportJson } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
-import { deadline } from "./signals.js";
+import { allOf, fileReporter, type Outcome, reporterFor } from "./report/reporter.js";
+import { deadline, removingTempFilesOnSignal } from "./signals.js";
+
+export { reportText } from "./report/text.js";
 
 /** The exit code a report stands for. */
 export function reportExitCode(r: ValidationReport): number {
@@ -18,67 +22,68 @@ export function reportExitCode(r: ValidationReport): number {
   return r.errors.some((f) => f.code === "IO_ERROR") ? EXIT_IO : EXIT_INVALID;
 }
 
-/** The human lines for one report. */
-export function reportText(name: string, r: ValidationReport): string {
-  const file = sanitize(name);
-  const lines: string[] = [];
-  if (r.ok && r.summary) {
-    const s = r.summary;
-    lines.push(
-      `OK  ${file} (${humanBytes(s.size)}, ${plural(s.tables.length, "table")}, ${plural(s.chunkCount, "chunk")}, ${checksumSummary(r)})`,
-    );
-  } else {
-    lines.push(`FAIL ${file}${r.overBudget ? " (over budget)" : ""}`);
+/** Validate `file` (shown as `name`): its outcome, and the exit code it stands for. */
+async function checkOne(
+  args: RunArgs,
+  io: Io,
+  name: string,
+  file: string,
+): Promise<[Outcome, number]> {
+  const show = progressWanted(io.stderr, args.format !== "text" || args.quiet);
+  const progress = new Progress(io.stderr, basename(name), show);
+  try {
+    const report = await validateDmg(file, {
+      quick: args.quick,
+      budget: args.budget,
+      threads: args.threads,
+      onProgress: progress.update,
+      signal: deadline(args),
+    });
+    return [{ report }, reportExitCode(report)];
+  } catch (e) {
+    if (!(e instanceof DmgError)) {
+      // A bug: report it and go on with the other files.
+      progress.clear();
+      await reportInternal(io, e);
+      return [{ internal: e instanceof Error ? e.message : String(e) }, EXIT_INTERNAL];
+    }
+    // Only API misuse is thrown by validation; report it like any other finding.
+    const report = failedReport(args.quick, e);
+    return [{ report }, reportExitCode(report)];
+  } finally {
+    progress.clear();
   }
-  for (const f of r.errors) lines.push(`  ${findingLine(f)}`);
-  for (const f of r.warnings) lines.push(`  ${findingLine(f)}`);
-  return `${lines.join("\n")}\n`;
 }
 
-/** Validate every operand; returns the worst exit code. */
-export async function runCheck(args: RunArgs, io: Io): Promise<number> {
-  let worst = EXIT_OK;
-  for (const file of args.operands) {
-    const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
-    let report: ValidationReport;
-    try {
-      report = await validateDmg(file, {
-        quick: args.quick,
-        budget: args.budget,
-        threads: args.threads,
-        onProgress: progress.update,
-        signal: deadline(args),
-      });
-    } catch (e) {
-      progress.clear();
-      if (!(e instanceof DmgError)) {
-        // A bug: report it and go on with the other files.
-        await reportInternal(io, e);
-        if (args.json) {
-          const message = e instanceof Error ? e.message : String(e);
-          const line = {
-            file,
-            ok: false,
-            errors: [{ code: "INTERNAL_ERROR", message, offset: -1 }],
-          };
-          await writeOut(io.stdout, `${jsonText(line)}\n`).catch(() => undefined);
+/**
+ * Validate every operand (`-` standard input, directories and patterns expanded); returns the
+ * worst exit code.
+ */
+export function runCheck(args: RunArgs, io: Io): Promise<number> {
+  return removingTempFilesOnSignal(() =>
+    withInputs(args.operands, true, io, args.maxStdin, async (inputs) => {
+      const main = reporterFor(args.format ?? "text", io, args);
+      const reporter = args.sarifFile ? allOf([main, fileReporter("sarif", args.sarifFile)]) : main;
+      let worst = EXIT_OK;
+      try {
+        for (const input of inputs) {
+          const [outcome, code] = input.error
+            ? outcomeOf(failedReport(args.quick, input.error))
+            : await checkOne(args, io, input.name, input.path as string);
+          worst = worse(worst, code);
+          await reporter.file(input.name, outcome);
         }
-        worst = worse(worst, EXIT_INTERNAL);
-        continue;
+        await reporter.end();
+      } catch (e) {
+        // The reader of standard output went away: nobody sees the rest.
+        if (e instanceof OutputClosed) return worst;
+        throw e;
       }
-      // Only API misuse is thrown by validation; report it like any other finding.
-      report = failedReport(args.quick, e);
-    }
-    progress.clear();
-    const text = args.json ? `${jsonText(reportJson(file, report))}\n` : reportText(file, report);
-    worst = worse(worst, reportExitCode(report));
-    try {
-      await writeOut(io.stdout, text);
-    } catch (e) {
-      // The reader of standard output went away: nobody sees the rest.
-      if (e instanceof OutputClosed) return worst;
-      throw e;
-    }
-  }
-  return worst;
+      return worst;
+    }),
+  );
+}
+
+function outcomeOf(report: ValidationReport): [Outcome, number] {
+  return [{ report }, reportExitCode(report)];
 }

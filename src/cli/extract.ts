@@ -62,7 +62,8 @@ async function toStdout(
 
 /** `extract FILE OUT`. */
 export async function runExtract(args: RunArgs, io: Io): Promise<number> {
-  const [file, out] = args.operands;
+  const [path, out] = args.operands;
+  const file = args.shownAs ?? path;
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   if (out === "-") {
     if (io.stdout.isTTY) {
@@ -72,7 +73,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
     }
     try {
       const signal = deadline(args);
-      const image = await openDmg(file, { budget: args.budget, signal });
+      const image = await openDmg(path, { budget: args.budget, signal });
       const out = new OverlappedWriter(streamSink(io.stdout));
       try {
         const threads = args.threads ?? defaultThreads();
@@ -96,7 +97,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
   try {
     ({ bytes } = await removingTempFilesOnSignal(
       () =>
-        extractDmg(file, out, {
+        extractDmg(path, out, {
           budget: args.budget,
           threads: args.threads,
           sync: args.fsync,
@@ -119,11 +120,12 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
 
 /** `cat FILE [--offset N] [--length N]`. */
 export async function runCat(args: Args, io: Io): Promise<number> {
-  const file = args.operands[0];
+  const path = args.operands[0];
+  const file = args.shownAs ?? path;
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   try {
     const signal = deadline(args);
-    const image = await openDmg(file, { budget: args.budget, signal });
+    const image = await openDmg(path, { budget: args.budget, signal });
     try {
       await toStdout(image, io, progress, args.offset ?? 0, args.length, signal);
     } finally {

@@ -39,7 +39,9 @@ export function helpText(): string {
 
 Usage:
   dmg-validate [check] [--quick] FILE...     validate each image (every chunk decoded and
-                                             every CRC32 checked; --quick: structure only)
+                                             every CRC32 checked; --quick: structure only);
+                                             FILE may be a directory (every .dmg below it),
+                                             a pattern (dist/*.dmg, out/**/*.dmg) or -
   dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
                                              (--chunks: also every chunk)
   dmg-validate extract FILE OUT              write the whole virtual disk to OUT
@@ -67,12 +69,23 @@ ${budgets.join("\n")}
   --timeout DURATION        stop after this long (30s, 2m, 1500ms; a plain number is
                             seconds), reported as BUDGET_TIME
 
+Output of check:
+  --format FORMAT           text (default), json (one object per file per line), sarif
+                            (SARIF 2.1.0, for code scanning), junit (JUnit XML test report)
+                            or github (workflow commands and a job summary; the default when
+                            GITHUB_ACTIONS=true)
+  --json                    the same as --format json (every command)
+  -q, --quiet               print nothing; the exit code says it all
+  --verbose                 also each file's checksums and what checking it cost
+  --sarif FILE              also write a SARIF log of the run to FILE
+
 General options:
-  --json                    one JSON object per file per line on standard output
+  -                         as FILE: standard input (copied to a private temporary file,
+                            at most --max-stdin-bytes, 16G by default)
   --threads N               threads decoding chunks for check and extract (default: one per
                             core; 1 keeps everything on the main thread)
   -h, --help                show this help
-  --version                 show the version
+  -V, --version             show the version
   --                        end of options (for a file named like a command)
 
 Numbers: 4096, 64K, 32M, 1G, 2T (binary units) or 0x1000.

@@ -102,10 +102,11 @@ function chunkLine(c: ChunkInfo): string {
 
 /** Print what opening one image finds. */
 export async function runInfo(args: Args, io: Io): Promise<number> {
-  const file = args.operands[0];
+  const path = args.operands[0];
+  const file = args.shownAs ?? path;
   let image: DmgImage;
   try {
-    image = await openDmg(file, { budget: args.budget, signal: deadline(args) });
+    image = await openDmg(path, { budget: args.budget, signal: deadline(args) });
   } catch (e) {
     if (args.json && e instanceof DmgError) {
       await writeOut(io.stdout, `${jsonText({ file, ok: false, errors: [errorJson(e)] })}\n`);

@@ -14,16 +14,18 @@ export interface OutStream {
   readonly destroyed?: boolean;
 }
 
-/** Standard output, standard error and the environment. */
+/** Standard input, output and error, and the environment. */
 export interface Io {
   stdout: OutStream;
   stderr: OutStream;
   env: Record<string, string | undefined>;
+  /** Read when an operand is `-`. */
+  stdin?: AsyncIterable<Uint8Array | string>;
 }
 
 /** The process's own streams. */
 export function processIo(): Io {
-  return { stdout: process.stdout, stderr: process.stderr, env: process.env };
+  return { stdout: process.stdout, stderr: process.stderr, env: process.env, stdin: process.stdin };
 }
 
 /** The reader of an output went away (EPIPE): stop writing, quietly. */

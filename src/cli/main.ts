@@ -6,7 +6,9 @@ import { existsSync } from "node:fs";
 import { type Args, nearCommand, parseArgs, UsageError } from "./args.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn } from "./exit.js";
 import { helpText, version } from "./help.js";
+import { isStdin, withInputs } from "./inputs.js";
 import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
+import { removingTempFilesOnSignal } from "./signals.js";
 
 /** The parsed command line with the options main() takes itself. */
 export interface RunArgs extends Args {
@@ -71,6 +73,11 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   try {
     const { rest, threads } = takeThreads(argv);
     args = parseArgs(rest);
+    // In a GitHub Actions job, check speaks the runner's workflow commands unless told otherwise.
+    if (args.format === undefined) {
+      args.format =
+        args.command === "check" && io.env.GITHUB_ACTIONS === "true" ? "github" : "text";
+    }
     if (threads !== undefined) {
       if (!args.help && !args.version && !THREADED.includes(args.command)) {
         throw new UsageError(
@@ -103,6 +110,18 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       return EXIT_OK;
     }
     const run = await COMMANDS[args.command]();
+    // info, extract and cat read standard input for `-`: a private copy of it, removed after.
+    const first = args.operands[0];
+    if (args.command !== "check" && args.command !== "create" && isStdin(first)) {
+      const a = args;
+      return await removingTempFilesOnSignal(() =>
+        withInputs([first], false, io, a.maxStdin, async ([input]) => {
+          if (input.error) return reportFailure(io, input.name, input.error);
+          const operands = [input.path as string, ...a.operands.slice(1)];
+          return run({ ...a, operands, shownAs: input.name }, io);
+        }),
+      );
+    }
     return await run(args, io);
   } catch (e) {
     if (e instanceof UsageError) return usage(io, e);

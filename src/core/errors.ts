@@ -65,6 +65,7 @@ export const ErrorCodes = {
   BUDGET_EXPANSION: "Operation would produce more bytes per byte of the image file than the budget",
   BUDGET_NAME_BYTES: "A name or string of the partition map is longer than the budget",
   BUDGET_TIME: "Operation ran past its deadline (a timeout signal fired)",
+  BUDGET_STDIN_BYTES: "Standard input is larger than the command line's --max-stdin-bytes",
 } as const;
 
 /** A stable error code. */

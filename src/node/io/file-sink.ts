@@ -17,8 +17,23 @@ export const SINK_BUFFER = 1024 * 1024;
 const pending = new Set<string>();
 
 /**
+ * Track a temporary file made elsewhere (the CLI's copy of standard input) until
+ * {@link untrackTempFile}, so that an interrupted process removes it too.
+ *
+ * @internal
+ */
+export function trackTempFile(path: string): void {
+  pending.add(path);
+}
+
+/** @internal See {@link trackTempFile}. */
+export function untrackTempFile(path: string): void {
+  pending.delete(path);
+}
+
+/**
  * Remove, synchronously, every temporary file a {@link writeFileAtomic} in progress has
- * created. For a signal handler that is about to end the process.
+ * created (and every tracked one). For a signal handler that is about to end the process.
  *
  * @internal
  */

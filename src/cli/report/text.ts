@@ -1,0 +1,53 @@
+/** Text: a line per file (`OK` or `FAIL`), its findings under it, and a summary line at the end. */
+import { sanitize } from "../../core/text.js";
+import type { ValidationReport } from "../../image/validate.js";
+import { type Io, writeOut } from "../io.js";
+import { checksumSummary, findingLine, humanBytes, plural } from "../output.js";
+import type { Outcome, Reporter } from "./reporter.js";
+
+/** The human lines for one report. */
+export function reportText(name: string, r: ValidationReport, verbose = false): string {
+  const file = sanitize(name);
+  const lines: string[] = [];
+  if (r.ok && r.summary) {
+    const s = r.summary;
+    lines.push(
+      `OK  ${file} (${humanBytes(s.size)}, ${plural(s.tables.length, "table")}, ${plural(s.chunkCount, "chunk")}, ${checksumSummary(r)})`,
+    );
+  } else {
+    lines.push(`FAIL ${file}${r.overBudget ? " (over budget)" : ""}`);
+  }
+  for (const f of r.errors) lines.push(`  ${findingLine(f)}`);
+  for (const f of r.warnings) lines.push(`  ${findingLine(f)}`);
+  if (verbose) {
+    const c = r.checksums;
+    lines.push(
+      `  checksums: data fork ${c.dataFork}, tables ${c.tables.join(" ") || "none"}, master ${c.master}`,
+      `  cost: ${humanBytes(r.cost.bytesDecompressed)} decoded, ${r.cost.chunksDecoded} chunks, peak working memory ${humanBytes(r.cost.peakWorkingMemory)}`,
+    );
+  }
+  return `${lines.join("\n")}\n`;
+}
+
+export function textReporter(io: Io, verbose: boolean): Reporter {
+  const counts = { files: 0, ok: 0, invalid: 0, failed: 0 };
+  return {
+    async file(name, outcome: Outcome) {
+      counts.files++;
+      if ("internal" in outcome) {
+        counts.failed++;
+        await writeOut(io.stdout, `FAIL ${sanitize(name)} (internal error)\n`);
+        return;
+      }
+      if (outcome.report.ok) counts.ok++;
+      else counts.invalid++;
+      await writeOut(io.stdout, reportText(name, outcome.report, verbose));
+    },
+    async end() {
+      if (counts.files < 2) return;
+      const parts = [`${counts.ok} valid`, `${counts.invalid} invalid`];
+      if (counts.failed > 0) parts.push(`${counts.failed} internal errors`);
+      await writeOut(io.stdout, `${plural(counts.files, "file")}: ${parts.join(", ")}\n`);
+    },
+  };
+}
