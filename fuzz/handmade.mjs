@@ -3,6 +3,7 @@
  * make, so that the corpora reach checks generated images never do.
  */
 import { crc32 } from "../dist/bytes/crc32.js";
+import { KOLY_FIELD } from "../dist/format/koly.js";
 
 const SECTOR = 512;
 
@@ -50,7 +51,7 @@ export function lzfseStored(data) {
 export function kolyAtStart(image) {
   const koly = image.slice(image.length - SECTOR);
   const v = new DataView(koly.buffer);
-  for (const at of [24, 40, 216]) {
+  for (const at of [KOLY_FIELD.dataForkOffset, KOLY_FIELD.rsrcForkOffset, KOLY_FIELD.xmlOffset]) {
     if (v.getBigUint64(at + 8) > 0n) v.setBigUint64(at, v.getBigUint64(at) + BigInt(SECTOR));
   }
   const out = new Uint8Array(image.length);

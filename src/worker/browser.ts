@@ -11,9 +11,7 @@ import { abortError, checkSignal } from "../core/work.js";
 import type { ValidationReport } from "../image/validate.js";
 import {
   checkTimeout,
-  GRACE_MS,
-  replyReport,
-  timedOutReport,
+  supervise,
   type WorkerReply,
   type WorkerRequest,
   type WorkerValidateOptions,
@@ -72,36 +70,13 @@ export function validateInWorker(
     timeoutMs,
   };
   const worker = new WorkerClass(url, { type: "module" });
-  return new Promise<ValidationReport>((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      worker.terminate();
-      fn();
-    };
-    const timer = setTimeout(
-      () => settle(() => resolve(timedOutReport(quick, timeoutMs))),
-      timeoutMs + GRACE_MS,
-    );
-    const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
-    signal?.addEventListener("abort", onAbort);
-    worker.onmessage = (event) =>
-      settle(() => {
-        try {
-          resolve(replyReport(event.data));
-        } catch (e) {
-          reject(e);
-        }
-      });
+  const result = supervise(request, signal, worker, (on) => {
+    worker.onmessage = (event) => on.reply(event.data);
     worker.onerror = (event) =>
-      settle(() =>
-        reject(new Error(`validation worker failed: ${event.message ?? "unknown error"}`)),
-      );
-    worker.postMessage(request);
+      on.failed(new Error(`validation worker failed: ${event.message ?? "unknown error"}`));
   });
+  worker.postMessage(request);
+  return result;
 }
 
 function defaultWorkerUrl(): URL {

@@ -10,6 +10,7 @@
  */
 import { DmgError, type ErrorCode } from "../core/errors.js";
 import type { Budget } from "../core/limits.js";
+import { abortError } from "../core/work.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
 
 /** Options of `validateInWorker`. */
@@ -118,4 +119,54 @@ export function outOfMemoryReport(quick: boolean, heapMb: number): ValidationRep
     `validation ran out of its worker's ${heapMb} MiB heap; its worker was terminated`,
   );
   return failedReport(quick, e);
+}
+
+/** What a platform reports of its worker to {@link supervise}. */
+export interface WorkerEvents {
+  /** The worker answered. */
+  reply(reply: WorkerReply): void;
+  /** The worker failed: the report that stands for it (out of memory), or the error to throw. */
+  failed(outcome: ValidationReport | Error): void;
+}
+
+/**
+ * The caller's side of one validation in `worker`: settles with the worker's report, or with
+ * the deadline's once `request.timeoutMs` and {@link GRACE_MS} have passed, or with ABORTED
+ * when `signal` fires; the worker is terminated in every case. `listen` hooks the platform's
+ * events up to the handlers it is given.
+ */
+export function supervise(
+  request: WorkerRequest,
+  signal: AbortSignal | undefined,
+  worker: { terminate(): unknown },
+  listen: (on: WorkerEvents) => void,
+): Promise<ValidationReport> {
+  return new Promise<ValidationReport>((resolve, reject) => {
+    let settled = false;
+    const settle = (fn: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      void Promise.resolve(worker.terminate()).finally(fn);
+    };
+    const timer = setTimeout(
+      () => settle(() => resolve(timedOutReport(request.quick === true, request.timeoutMs))),
+      request.timeoutMs + GRACE_MS,
+    );
+    const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
+    signal?.addEventListener("abort", onAbort);
+    listen({
+      reply: (reply) =>
+        settle(() => {
+          try {
+            resolve(replyReport(reply));
+          } catch (e) {
+            reject(e);
+          }
+        }),
+      failed: (outcome) =>
+        settle(() => (outcome instanceof Error ? reject(outcome) : resolve(outcome))),
+    });
+  });
 }

@@ -17,11 +17,8 @@ import { failedReport } from "../../image/validate.js";
 import {
   checkTimeout,
   DEFAULT_HEAP_MB,
-  GRACE_MS,
   outOfMemoryReport,
-  replyReport,
-  timedOutReport,
-  type WorkerReply,
+  supervise,
   type WorkerRequest,
   type WorkerValidateOptions,
 } from "../../worker/protocol.js";
@@ -103,39 +100,15 @@ export function runInWorker(
       maxYoungGenerationSizeMb: Math.max(2, Math.floor(heapMb / 8)),
     },
   });
-  return new Promise<ValidationReport>((resolve, reject) => {
-    let settled = false;
-    const settle = (fn: () => void) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      void worker.terminate().finally(fn);
-    };
-    const timer = setTimeout(
-      () => settle(() => resolve(timedOutReport(request.quick === true, request.timeoutMs))),
-      request.timeoutMs + GRACE_MS,
+  return supervise(request, signal, worker, (on) => {
+    worker.on("message", on.reply);
+    worker.on("error", (e: Error & { code?: string }) =>
+      on.failed(
+        e.code === "ERR_WORKER_OUT_OF_MEMORY"
+          ? outOfMemoryReport(request.quick === true, heapMb)
+          : new Error(`validation worker failed: ${e.message}`),
+      ),
     );
-    const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
-    signal?.addEventListener("abort", onAbort);
-    worker.on("message", (reply: WorkerReply) => {
-      settle(() => {
-        try {
-          resolve(replyReport(reply));
-        } catch (e) {
-          reject(e);
-        }
-      });
-    });
-    worker.on("error", (e: Error & { code?: string }) => {
-      settle(() => {
-        if (e.code === "ERR_WORKER_OUT_OF_MEMORY") {
-          resolve(outOfMemoryReport(request.quick === true, heapMb));
-        } else reject(new Error(`validation worker failed: ${e.message}`));
-      });
-    });
-    worker.on("exit", () =>
-      settle(() => reject(new Error("validation worker exited without a report"))),
-    );
+    worker.on("exit", () => on.failed(new Error("validation worker exited without a report")));
   });
 }
