@@ -27,7 +27,7 @@ export const TARGETS = {
   trailer: { sync: false, maxLen: 160 * KiB, timeout: 5000 },
   plist: { sync: true, maxLen: 64 * KiB, timeout: 5000 },
   rsrc: { sync: true, maxLen: 64 * KiB, timeout: 5000 },
-  mish: { sync: true, maxLen: 64 * KiB, timeout: 5000 },
+  mish: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   zlib: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   bzip2: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   adc: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
