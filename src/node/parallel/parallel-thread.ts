@@ -6,6 +6,7 @@
  * node:worker_threads unless it starts a thread.
  */
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
+import { InputBuffers } from "../../codecs/input.js";
 import { loadCodecs } from "../../codecs/registry.js";
 import { MemoryMeter } from "../../core/limits.js";
 import { descriptorSource } from "../io/file-source.js";
@@ -19,7 +20,8 @@ async function serve(start: LaneStart): Promise<void> {
   const codecs = await loadCodecs(NODE_CODECS);
   const source = descriptorSource(start.fd, start.size);
   const memory = new MemoryMeter(start.config.memory);
-  const lane = new Lane({ source, memory, codecs }, start.config, (batch) =>
+  const buffers = new InputBuffers();
+  const lane = new Lane({ source, memory, codecs, buffers }, start.config, (batch) =>
     port.postMessage(batch, batch.slab ? [batch.slab.buffer as ArrayBuffer] : []),
   );
   let queue = Promise.resolve();

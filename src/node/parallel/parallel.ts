@@ -16,6 +16,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
+import { InputBuffers } from "../../codecs/input.js";
 import type { DmgError } from "../../core/errors.js";
 import { MemoryMeter, outputLimit } from "../../core/limits.js";
 import { isCompressed, isZeroFill, SECTOR_SIZE } from "../../format/types.js";
@@ -199,7 +200,7 @@ export class ChunkPool {
       const slot: LaneSlot = { batches: [], rec: 0, at: 0, err: 0, busy: false, dead: false };
       if (k === 0) {
         slot.local = new Lane(
-          { source, memory: new MemoryMeter(share), codecs: s.codecs },
+          { source, memory: new MemoryMeter(share), codecs: s.codecs, buffers: new InputBuffers() },
           config,
           (batch) => pool.receive(slot, batch),
         );
