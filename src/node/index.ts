@@ -18,6 +18,7 @@ import {
   validateWith,
 } from "../image/validate.js";
 import type { SourceLike } from "../sources/source.js";
+import type { WorkerValidateOptions } from "../worker/protocol.js";
 import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
 import { writeFileAtomic } from "./io/file-sink.js";
 import { fileSource } from "./io/file-source.js";
@@ -39,7 +40,6 @@ export type {
 } from "../write/writer.js";
 export { type AtomicWriteOptions, writeFileAtomic } from "./io/file-sink.js";
 export { fileSource } from "./io/file-source.js";
-export { validateInWorker } from "./worker/validate-in-worker.js";
 export { nodeDeflate } from "./zlib/native-zlib.js";
 export { NODE_CODECS, nativeZlibAvailable, nativeZlibCodec } from "./zlib/native-zlib-codec.js";
 
@@ -222,4 +222,20 @@ export async function createDmg(
   } finally {
     await src.close?.();
   }
+}
+
+/**
+ * Validate an image in a worker thread of its own: the same report as validateDmg, or a
+ * BUDGET_TIME report at the deadline (`timeoutMs`, default 60 s; the thread is terminated a
+ * second later whatever it is doing), or a BUDGET_WORKING_MEMORY report when the thread runs
+ * out of its heap (`maxHeapMb`, default 256). The source is a file path (opened here; the
+ * thread reads through its descriptor), bytes or a Blob. Misuse is thrown as
+ * INVALID_ARGUMENT; a fired `signal` terminates the thread and throws ABORTED. (The worker
+ * module is loaded on first use.)
+ */
+export async function validateInWorker(
+  source: string | Uint8Array | ArrayBuffer | Blob,
+  options: WorkerValidateOptions = {},
+): Promise<ValidationReport> {
+  return (await import("./worker/validate-in-worker.js")).validateInWorker(source, options);
 }
