@@ -242,15 +242,23 @@ describe("usage errors: exit code 2", () => {
 });
 
 describe("I/O errors: exit code 3", () => {
-  it("for a missing file and a directory", () => {
+  it("for a missing file and a directory holding no image", () => {
     const missing = join(tmp, "missing.dmg");
-    const r = cli([missing, tmp]);
+    // Its own empty directory: other tests leave images in `tmp`, which check would expand.
+    const empty = mkdtempSync(join(tmp, "empty-"));
+    const r = cli([missing, empty]);
     expect(r.status).toBe(3);
     expect(r.out).toContain(
       `FAIL ${missing}\n  error IO_ERROR: cannot open ${missing}: no such file or directory`,
     );
-    expect(r.out).toMatch(/error IO_ERROR: .*is a directory/);
+    expect(r.out).toContain(`error IO_ERROR: ${empty}: no .dmg file found (directory)`);
     expectNoStack(r.err);
+  });
+
+  it("for info on a directory", () => {
+    const r = cli(["info", tmp]);
+    expect(r.status).toBe(3);
+    expect(r.err).toMatch(/IO_ERROR: .*is a directory/);
   });
 
   it("for info on a missing file", () => {
