@@ -13,6 +13,7 @@ import { SaxesParser } from "saxes";
 import { afterAll, describe, expect, it } from "vitest";
 import { rules } from "../src/cli/report/rules.js";
 import { ErrorCodes, WarningCodes } from "../src/core/errors.js";
+import { BIN, ISO, RAW, ROOT, runCli, ZLIB } from "./helpers/cli-run.js";
 
 // ajv and its plugins are CommonJS modules whose default export is a class or function.
 const require = createRequire(import.meta.url);
@@ -20,12 +21,6 @@ const AjvDraft04 = require("ajv-draft-04") as typeof import("ajv-draft-04").defa
 const Ajv2020 = require("ajv/dist/2020") as typeof import("ajv/dist/2020.js").default;
 const addFormats = require("ajv-formats") as typeof import("ajv-formats").default;
 
-const ROOT = join(import.meta.dirname, "..");
-const BIN = join(ROOT, "bin", "dmg-validate.js");
-const REAL = join(ROOT, "corpus", "real");
-const ZLIB = join(REAL, "jhermsmeier_node-udif_zlib-compressed.dmg");
-const RAW = join(REAL, "jhermsmeier_node-udif_compression-raw.dmg");
-const ISO = join(REAL, "brettcs_dtrx_test.dmg");
 const tmp = mkdtempSync(join(tmpdir(), "dmg-formats-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -38,13 +33,7 @@ const BAD = join(tmp, "bad, odd: name%.dmg");
 }
 
 function cli(args: string[], env: Record<string, string> = {}, input?: Uint8Array) {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: tmp,
-    env: { ...process.env, GITHUB_ACTIONS: "", GITHUB_STEP_SUMMARY: "", ...env },
-    input,
-    maxBuffer: 1 << 26,
-  });
-  return { status: r.status, out: r.stdout.toString("utf8"), err: r.stderr.toString("utf8") };
+  return runCli(args, tmp, env, input);
 }
 
 describe("--format sarif", () => {

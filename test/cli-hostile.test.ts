@@ -19,10 +19,9 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { memoryIo } from "./helpers/cli-io.js";
+import { BIN, ROOT, runCli } from "./helpers/cli-run.js";
 import { namedImage, zeroDisk, zlibZeros } from "./helpers/hostile-images.js";
 
-const ROOT = join(import.meta.dirname, "..");
-const BIN = join(ROOT, "bin", "dmg-validate.js");
 const tmp = mkdtempSync(join(tmpdir(), "dmg-cli-hostile-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -38,8 +37,7 @@ function file(name: string, bytes: Uint8Array): string {
 }
 
 function cli(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: tmp, maxBuffer: 1 << 26 });
-  return { status: r.status, out: r.stdout.toString("utf8"), err: r.stderr.toString("utf8") };
+  return runCli(args, tmp);
 }
 
 /** No raw control, C1, bidi or line-separator character but newlines. */

@@ -25,6 +25,7 @@ import { BIG_WORK, Progress } from "../src/cli/progress.js";
 import { BUDGET_KEYS } from "../src/core/limits.js";
 import { openDmg } from "../src/index.js";
 import { memoryIo } from "./helpers/cli-io.js";
+import { AES, BIN, ISO, RAW, ROOT, type Run, runCli, ZLIB } from "./helpers/cli-run.js";
 
 // In-process runs see a validateDmg that fails like a bug would for a file named "boom.dmg".
 vi.mock("../src/node/index.js", async (importOriginal) => {
@@ -39,14 +40,6 @@ vi.mock("../src/node/index.js", async (importOriginal) => {
     },
   };
 });
-
-const ROOT = join(import.meta.dirname, "..");
-const BIN = join(ROOT, "bin", "dmg-validate.js");
-const REAL = join(ROOT, "corpus", "real");
-const ZLIB = join(REAL, "jhermsmeier_node-udif_zlib-compressed.dmg");
-const RAW = join(REAL, "jhermsmeier_node-udif_compression-raw.dmg");
-const ISO = join(REAL, "brettcs_dtrx_test.dmg");
-const AES = join(REAL, "citruz_dmgwiz_input_aes256.dmg");
 
 const tmp = mkdtempSync(join(tmpdir(), "dmg-cli-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -78,26 +71,9 @@ beforeAll(() => {
   expect(existsSync(built)).toBe(true);
 });
 
-interface Run {
-  status: number | null;
-  stdout: Buffer;
-  out: string;
-  err: string;
-}
-
 /** Run the CLI to completion. */
 function cli(args: string[], env: Record<string, string> = {}): Run {
-  const r = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: tmp,
-    env: { ...process.env, DMG_VALIDATE_DEBUG: "", ...env },
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return {
-    status: r.status,
-    stdout: r.stdout,
-    out: r.stdout.toString("utf8"),
-    err: r.stderr.toString("utf8"),
-  };
+  return runCli(args, tmp, env);
 }
 
 /** No stack trace ("    at foo (file:line)") in `text`. */
