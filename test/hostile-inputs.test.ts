@@ -7,11 +7,14 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { DEFAULT_BUDGET, outputLimit } from "../src/core/limits.js";
 import { jsonText, sanitize } from "../src/core/text.js";
+import { UDZO } from "../src/format/types.js";
 import { sessionOf } from "../src/image/image.js";
 import { DmgError, openDmg, validateDmg } from "../src/index.js";
+import { buildDmg } from "../src/write/model.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 import {
   aliasedReferences,
@@ -54,6 +57,28 @@ describe("G35: findings are capped, never spread", () => {
     const report = await validateDmg(failingChunks(50), { budget: { maxFindings: 3 } });
     expect(report.errors.map((f) => f.chunk)).toEqual([0, 1, 2]);
     expect(report.dropped).toEqual({ errors: 47, warnings: 0 });
+  });
+});
+
+describe("G35: the error that stopped the operation is kept past the cap", () => {
+  it("a budget stop after maxFindings decode errors still makes the report over budget", async () => {
+    const sectors = 2048; // 1 MiB chunks
+    const good = new Uint8Array(deflateSync(new Uint8Array(sectors * 512).fill(65)));
+    const bad = new Uint8Array(64).fill(0xff);
+    const image = buildDmg({
+      tables: [
+        {
+          name: "t",
+          chunks: [bad, bad, good, good].map((payload) => ({ type: UDZO, sectors, payload })),
+        },
+      ],
+    });
+    const report = await validateDmg(image, {
+      budget: { maxFindings: 1, maxDecompressedBytes: sectors * 512 + 1000 },
+    });
+    expect(report.overBudget).toBe(true);
+    expect(report.errors.map((f) => f.code)).toEqual(["DECODE_CORRUPT", "BUDGET_DECOMPRESSED"]);
+    expect(report.dropped.errors).toBe(1);
   });
 });
 
@@ -154,6 +179,46 @@ describe("G43: dropped streams give their decoders back", () => {
       pieces.push(Buffer.from(r.value));
     expect(Buffer.compare(Buffer.concat(pieces), disk)).toBe(0);
     await img.close();
+    expect(s.memory.used).toBe(0);
+  });
+});
+
+describe("G43: a stream paused while its decoder is taken away", () => {
+  const disk = new Uint8Array(16 * 32768).map((_, i) => (i * 2654435761) >>> 24);
+
+  it("ends without a false overrun when its decoder was closed after the chunk's last piece", async () => {
+    const image = await writeDmgBytes(disk, { chunkSectors: 64 });
+    const img = await openDmg(image);
+    const a = img.stream(0, 32768)[Symbol.asyncIterator]();
+    const pieces: Buffer[] = [];
+    while (pieces.reduce((n, p) => n + p.length, 0) < 32768) {
+      const r = await a.next();
+      pieces.push(Buffer.from(r.value as Uint8Array));
+    }
+    // Nine more streams open decoders: the cap of eight closes the paused one's.
+    const others = [];
+    for (let k = 1; k <= 9; k++) {
+      const it = img.stream(k * 32768, 32768)[Symbol.asyncIterator]();
+      await it.next();
+      others.push(it);
+    }
+    expect((await a.next()).done).toBe(true);
+    expect(Buffer.compare(Buffer.concat(pieces), disk.subarray(0, 32768))).toBe(0);
+    for (const it of others) await it.return?.(undefined);
+    await img.close();
+  });
+
+  it("stops with a DmgError, holding no memory, when the image was closed meanwhile", async () => {
+    const image = await writeDmgBytes(disk, { chunkSectors: 1024 });
+    const img = await openDmg(image);
+    const s = sessionOf(img);
+    const a = img.stream()[Symbol.asyncIterator]();
+    await a.next();
+    await img.close();
+    const e = await rejection(async () => {
+      for (let r = await a.next(); !r.done; r = await a.next());
+    });
+    expect(e.code).toBe("INVALID_ARGUMENT");
     expect(s.memory.used).toBe(0);
   });
 });

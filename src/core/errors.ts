@@ -80,7 +80,7 @@ export interface ErrorLocation {
 }
 
 /** True when `code` names a budget being exceeded rather than malformed input. */
-export function isBudgetCode(code: ErrorCode): boolean {
+export function isBudgetCode(code: ErrorCode | WarningCode): boolean {
   return code.startsWith("BUDGET_");
 }
 

@@ -4,18 +4,36 @@
  * `maxFindings` of each severity are kept, the rest only counted, and one FINDINGS_DROPPED
  * warning says how many (attack class G35).
  */
-import { type Finding, warning } from "./errors.js";
+import { type Finding, isBudgetCode, warning } from "./errors.js";
 
-/** Findings of one severity: the first `limit` kept, the others counted. */
+/**
+ * Budget findings kept past the cap. A budget (or the deadline) stops the operation, so one
+ * arrives at most once per stage; this bounds the list even if a stage is wrong about that.
+ */
+const MAX_STOPS_PAST_CAP = 8;
+
+/**
+ * Findings of one severity: the first `limit` kept, the others counted. A finding that says
+ * why the operation stopped (a budget, the deadline) is kept even past the cap: after a flood
+ * of failing chunks, a report must still say that it was cut short (G35).
+ */
 export class FindingList {
   readonly kept: Finding[] = [];
   dropped = 0;
+  /** A budget finding was added (kept or not). */
+  overBudget = false;
+  private stopsPastCap = 0;
 
   constructor(readonly limit: number) {}
 
   add(f: Finding): void {
+    const budget = isBudgetCode(f.code);
+    if (budget) this.overBudget = true;
     if (this.kept.length < this.limit) this.kept.push(f);
-    else this.dropped++;
+    else if (budget && this.stopsPastCap < MAX_STOPS_PAST_CAP) {
+      this.stopsPastCap++;
+      this.kept.push(f);
+    } else this.dropped++;
   }
 
   /** Add each of `list` (a loop, never a spread: `list` may hold millions). */

@@ -11,7 +11,8 @@ import { DmgError } from "./errors.js";
 /** Milliseconds of work between two turns of the event loop (a timer then waits ~15 ms at most). */
 export const SLICE_MS = 5;
 
-const now: () => number =
+/** Milliseconds from a monotonic clock where the platform has one. */
+export const now: () => number =
   typeof performance !== "undefined" && typeof performance.now === "function"
     ? () => performance.now()
     : () => Date.now();

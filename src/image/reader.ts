@@ -16,7 +16,7 @@ import type { InputBuffers } from "../codecs/input.js";
 import type { CodecTable } from "../codecs/registry.js";
 import { DmgError } from "../core/errors.js";
 import type { DecompressMeter, MemoryMeter } from "../core/limits.js";
-import type { Work } from "../core/work.js";
+import { now, type Work } from "../core/work.js";
 import { isZeroFill, SECTOR_SIZE, UDRW } from "../format/types.js";
 import { type ByteSource, readExact } from "../sources/source.js";
 import { type DecodedCache, PageCollector, type SoftHolder } from "./cache.js";
@@ -38,9 +38,6 @@ const STEP_MIN = 64 * 1024;
 const STEP_FIRST = 256 * 1024;
 const STEP_QUICK_MS = 1.5;
 const STEP_SLOW_MS = 4;
-
-const clock: () => number =
-  typeof performance !== "undefined" ? () => performance.now() : () => Date.now();
 
 /** Zeros handed out for zero and ignore chunks (one shared buffer, never written to). */
 const ZEROS = new Uint8Array(PIECE);
@@ -253,7 +250,10 @@ export class ImageReader {
           pages = undefined;
           cursor = this.cursorFor(i, pos);
         }
-        if (pos >= to) break;
+        // The cursor, not `pos`, says when to stop: one reopened after the last piece (closed
+        // while this read was paused) stands before `to` and must decode up to it again, or
+        // the end-of-chunk check below would see the rest of the chunk as an overrun.
+        if (cursor.position >= to) break;
         const at = cursor.position;
         const want = at < pos ? pos - at : to - at;
         const piece = await this.step(cursor, meter.allow(Math.min(this.stepBytes, want), offset));
@@ -291,12 +291,12 @@ export class ImageReader {
   /** One step of `cursor`, during which it is busy (never closed as idle); adapts the step. */
   private async step(cursor: ChunkCursor, max: number): Promise<Uint8Array> {
     this.busy = true;
-    const started = clock();
+    const started = now();
     try {
       return await cursor.next(max);
     } finally {
       this.busy = false;
-      const took = clock() - started;
+      const took = now() - started;
       if (max >= this.stepBytes) {
         if (took < STEP_QUICK_MS) this.stepBytes = Math.min(PIECE, this.stepBytes * 2);
         else if (took > STEP_SLOW_MS) this.stepBytes = Math.max(STEP_MIN, this.stepBytes / 2);
@@ -336,6 +336,9 @@ export class ImageReader {
    * open for the next read.
    */
   private cursorFor(i: number, from: number): ChunkCursor {
+    // Every cursor is opened here, also by a stream resumed after the image was closed: it
+    // must not start decoding (and holding memory) again.
+    this.checkOpen();
     const { index, codecs } = this.deps;
     const open =
       this.open?.chunk === i && this.open.cursor.position <= from ? this.open : undefined;

@@ -186,7 +186,7 @@ function finish(report: ValidationReport, found: Collect): ValidationReport {
   const note = droppedWarning(found.errors, found.warnings);
   if (note) report.warnings.push(note);
   report.ok = found.errors.total === 0;
-  report.overBudget = report.errors.some((f) => f.code.startsWith("BUDGET_"));
+  report.overBudget = found.errors.overBudget;
   return report;
 }
 
@@ -255,7 +255,21 @@ async function checkLevels(
   const reader = new ImageReader(s);
   const meter = operationMeter(s);
   const k = s.koly;
-  const noteChecksum = (outcome: ChecksumOutcome, what: string, offset: number, table?: number) => {
+  /**
+   * Compare a stored checksum with the CRC32 computed (undefined: not computed), note an absent
+   * or unknown checksum as a warning and a mismatch as an error `code` whose message `says`
+   * both values.
+   */
+  const settle = (
+    stored: Checksum,
+    got: number | undefined,
+    what: string,
+    offset: number,
+    code: "CRC_DATA_FORK" | "CRC_TABLE" | "CRC_MASTER",
+    says: (got: string, want: string) => string,
+    table?: number,
+  ): ChecksumOutcome => {
+    const outcome = compare(stored, got);
     const where = table === undefined ? {} : { table };
     if (outcome === "absent")
       found.warnings.add(warning("CHECKSUM_ABSENT", `${what} has no checksum`, offset, where));
@@ -269,6 +283,11 @@ async function checkLevels(
         ),
       );
     }
+    if (outcome === "mismatch") {
+      const message = says(hex32(got!), hex32(checksumCrc32(stored)!));
+      found.errors.add({ severity: "error", code, message, offset, ...where });
+    }
+    return outcome;
   };
 
   // Level 1: the data fork, as stored.
@@ -296,17 +315,14 @@ async function checkLevels(
       memory.release(held);
     }
   }
-  const forkAt = k.fileOffset + KOLY_FIELD.dataForkChecksum;
-  report.checksums.dataFork = compare(k.dataForkChecksum, forkCrc);
-  noteChecksum(report.checksums.dataFork, "data fork", forkAt);
-  if (report.checksums.dataFork === "mismatch") {
-    found.errors.add({
-      severity: "error",
-      code: "CRC_DATA_FORK",
-      message: `data fork CRC32 is ${hex32(forkCrc!)}, the trailer says ${hex32(checksumCrc32(k.dataForkChecksum)!)}`,
-      offset: forkAt,
-    });
-  }
+  report.checksums.dataFork = settle(
+    k.dataForkChecksum,
+    forkCrc,
+    "data fork",
+    k.fileOffset + KOLY_FIELD.dataForkChecksum,
+    "CRC_DATA_FORK",
+    (got, want) => `data fork CRC32 is ${got}, the trailer says ${want}`,
+  );
 
   // Level 2: every chunk decoded, each table's CRC32 over its decoded sectors (ignore chunks
   // left out, zero chunks counted as zeros through the CRC's zeros operator, in O(log n): a
@@ -365,32 +381,26 @@ async function checkLevels(
     s.produced += meter.total;
   }
   s.tables.forEach((table, t) => {
-    const outcome = compare(table.checksum, tableCrc[t]);
-    report.checksums.tables[t] = outcome;
-    noteChecksum(outcome, `table ${t}`, table.fileOffset, t);
-    if (outcome === "mismatch") {
-      found.errors.add({
-        severity: "error",
-        code: "CRC_TABLE",
-        message: `table ${t} decodes to CRC32 ${hex32(tableCrc[t]!)}, the table says ${hex32(checksumCrc32(table.checksum)!)}`,
-        offset: table.fileOffset,
-        table: t,
-      });
-    }
+    report.checksums.tables[t] = settle(
+      table.checksum,
+      tableCrc[t],
+      `table ${t}`,
+      table.fileOffset,
+      "CRC_TABLE",
+      (got, want) => `table ${t} decodes to CRC32 ${got}, the table says ${want}`,
+      t,
+    );
   });
 
   // Level 3: the master checksum, over the tables' stored checksum values in blkx order.
   let master = 0;
   for (const table of s.tables) master = crc32(table.checksum.value, master);
-  const masterAt = k.fileOffset + KOLY_FIELD.masterChecksum;
-  report.checksums.master = compare(k.masterChecksum, master);
-  noteChecksum(report.checksums.master, "master", masterAt);
-  if (report.checksums.master === "mismatch") {
-    found.errors.add({
-      severity: "error",
-      code: "CRC_MASTER",
-      message: `master CRC32 over the tables' checksums is ${hex32(master)}, the trailer says ${hex32(checksumCrc32(k.masterChecksum)!)}`,
-      offset: masterAt,
-    });
-  }
+  report.checksums.master = settle(
+    k.masterChecksum,
+    master,
+    "master",
+    k.fileOffset + KOLY_FIELD.masterChecksum,
+    "CRC_MASTER",
+    (got, want) => `master CRC32 over the tables' checksums is ${got}, the trailer says ${want}`,
+  );
 }
