@@ -4,10 +4,10 @@
  * reads that go straight to the source.
  */
 import { describe, expect, it } from "vitest";
-import { readAhead, SMALL, WINDOW } from "../src/sources/read-ahead.js";
+import { AMPLIFICATION, readAhead, SMALL, WINDOW } from "../src/sources/read-ahead.js";
 import type { ByteSource } from "../src/sources/source.js";
 
-const data = new Uint8Array(3 * WINDOW + 777).map((_, i) => (i * 2654435761) >>> 24);
+const data = new Uint8Array(16 * WINDOW + 777).map((_, i) => (i * 2654435761) >>> 24);
 
 /** A source over `data` that counts its reads and answers after a turn of the event loop. */
 function counting(): ByteSource & { reads: number[] } {
@@ -45,6 +45,33 @@ describe("readAhead", () => {
     const tail = await ra.read(data.length - 100, 100);
     expect(Buffer.compare(tail, data.subarray(data.length - 100))).toBe(0);
     expect(src.reads).toEqual([SMALL + 1, 100]);
+  });
+
+  it("serves reads walking backwards from windows that end at them", async () => {
+    const src = counting();
+    const ra = readAhead(src);
+    let asked = 0;
+    for (let off = 8 * WINDOW; off >= 4 * WINDOW; off -= 512) {
+      const b = await ra.read(off, 512);
+      asked += 512;
+      expect(Buffer.compare(b, data.subarray(off, off + 512))).toBe(0);
+    }
+    // A window from each missed offset on would read 2,049 windows: 512 MiB.
+    expect(src.reads.reduce((n, r) => n + r, 0)).toBeLessThanOrEqual(asked + 2 * WINDOW);
+  });
+
+  it("reads a bounded multiple of what is asked when reads jump about", async () => {
+    const src = counting();
+    const ra = readAhead(src);
+    let asked = 0;
+    for (let k = 0; k < 2000; k++) {
+      const off = (k % 2 ? 12 * WINDOW : 2 * WINDOW) + k * 512;
+      const b = await ra.read(off, 512);
+      asked += 512;
+      expect(Buffer.compare(b, data.subarray(off, off + 512))).toBe(0);
+    }
+    const read = src.reads.reduce((n, r) => n + r, 0);
+    expect(read).toBeLessThanOrEqual(5 * WINDOW + (AMPLIFICATION + 1) * asked);
   });
 
   it("gives concurrent reads far apart their own bytes", async () => {
