@@ -17,6 +17,7 @@ import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
+import { KOLY_FIELD, KOLY_SIZE } from "../dist/format/koly.js";
 import { UDBZ, UDIG, UDZE, UDZO } from "../dist/format/types.js";
 import { buildDmg } from "../dist/write/model.js";
 
@@ -24,11 +25,6 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const GiB = 1024 * MiB;
 const SECTOR = 512;
-
-/** Trailer fields: where the XML property list starts and how long it is (big-endian u64). */
-const KOLY_SIZE = 512;
-const KOLY_XML_OFFSET = 216;
-const KOLY_XML_LENGTH = 224;
 
 /** An empty `decoded`: the writer then stores the CRC32 of all-zero sectors as the table's. */
 const ZERO_DISK = new Uint8Array(0);
@@ -78,14 +74,19 @@ function smallImage() {
   return buildDmg({ tables: [{ name: "whole disk (Apple_HFS : 0)", chunks, decoded }] });
 }
 
+/** Where the trailer of `image` starts, and where its XML property list starts. */
+function xmlRange(image) {
+  const kolyAt = image.length - KOLY_SIZE;
+  const view = new DataView(image.buffer, image.byteOffset, image.length);
+  return { kolyAt, xmlOffset: Number(view.getBigUint64(kolyAt + KOLY_FIELD.xmlOffset)) };
+}
+
 /**
  * Copy of `image` (XML layout, the XML right before the trailer) with its XML replaced by
  * `xml` (a list of pieces); only the trailer's XML length changes.
  */
 function withXml(image, xml) {
-  const kolyAt = image.length - KOLY_SIZE;
-  const view = new DataView(image.buffer, image.byteOffset, image.length);
-  const xmlOffset = Number(view.getBigUint64(kolyAt + KOLY_XML_OFFSET));
+  const { kolyAt, xmlOffset } = xmlRange(image);
   const length = xml.reduce((n, piece) => n + piece.length, 0);
   const out = new Uint8Array(xmlOffset + length + KOLY_SIZE);
   out.set(image.subarray(0, xmlOffset), 0);
@@ -95,7 +96,7 @@ function withXml(image, xml) {
     at += piece.length;
   }
   out.set(image.subarray(kolyAt), at);
-  new DataView(out.buffer).setBigUint64(at + KOLY_XML_LENGTH, BigInt(length));
+  new DataView(out.buffer).setBigUint64(at + KOLY_FIELD.xmlLength, BigInt(length));
   return out;
 }
 
@@ -107,9 +108,7 @@ function withXml(image, xml) {
  */
 export function attributeFlood(dir, name, targetBytes) {
   const image = smallImage();
-  const kolyAt = image.length - KOLY_SIZE;
-  const view = new DataView(image.buffer, image.byteOffset, image.length);
-  const xmlOffset = Number(view.getBigUint64(kolyAt + KOLY_XML_OFFSET));
+  const { kolyAt, xmlOffset } = xmlRange(image);
   const xml = Buffer.from(image.subarray(xmlOffset, kolyAt));
   const tag = Buffer.from('<plist version="1.0"');
   const at = xml.indexOf(tag);
