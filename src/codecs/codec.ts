@@ -164,3 +164,255 @@ export async function guardedNext(
     throw cursor.failure;
   }
 }
+
+/**
+ * A caller's codec (`openDmg(src, { codecs })`) as read once at the API boundary: every
+ * property read a single time, so that a getter can neither throw later nor change its answer.
+ */
+export interface CodecParts {
+  type: number;
+  name: string;
+  open: (ctx: DecodeContext) => unknown;
+  resume: ((ctx: DecodeContext, point: ResumePoint) => unknown) | undefined;
+  packsCheaply: boolean;
+  /** The caller's object: `this` of its methods. */
+  self: object;
+}
+
+/**
+ * A codec that calls a caller's codec, which is code the library does not control (attack
+ * class G44): whatever it throws becomes a DmgError of the chunk (DECODE_CORRUPT, as for the
+ * libraries under the built-in codecs, attack class E30), and its cursors hand out only
+ * Uint8Arrays of at most the `max` asked for, adding up to the chunk's declared size exactly
+ * (E25-E29: never past the declared size, never short of it). Every check is O(1) a call.
+ * The built-in codecs are never wrapped.
+ */
+export function callerCodec(parts: CodecParts): Codec {
+  const { name, self, open, resume } = parts;
+  const codec: { -readonly [K in keyof Codec]: Codec[K] } = {
+    type: parts.type,
+    name,
+    open: (ctx) => callerCursor(ctx, name, 0, (c) => open.call(self, c)),
+  };
+  if (resume !== undefined) {
+    codec.resume = (ctx, point) =>
+      callerCursor(ctx, name, resumePosition(ctx, name, point), (c) => resume.call(self, c, point));
+  }
+  if (parts.packsCheaply) codec.packsCheaply = true;
+  return Object.freeze(codec);
+}
+
+/** A broken promise of a caller's codec: INVALID_ARGUMENT in its chunk. */
+function contractError(ctx: DecodeContext, codec: string, message: string): DmgError {
+  const where =
+    ctx.where.table !== undefined ? `table ${ctx.where.table} chunk ${ctx.where.chunk}: ` : "";
+  return new DmgError(
+    "INVALID_ARGUMENT",
+    `${where}codec ${codec}: ${message}`,
+    ctx.offset,
+    ctx.where,
+  );
+}
+
+/** What a caller's codec threw, as a DmgError located in its chunk. */
+function thrownBy(ctx: DecodeContext, codec: string, e: unknown): DmgError {
+  const err = wrapCodecError(ctx, codec, e);
+  return err.table === undefined ? err.locate(ctx.where) : err;
+}
+
+/** Where a cursor resumed at `point` starts: a position inside the chunk. */
+function resumePosition(ctx: DecodeContext, codec: string, point: ResumePoint): number {
+  const position = point.position; // a snapshot made by callerPoints: a plain number
+  if (!Number.isSafeInteger(position) || position < 0 || position > ctx.outputSize) {
+    throw contractError(ctx, codec, `resume point at ${position} lies outside the chunk`);
+  }
+  return position;
+}
+
+/**
+ * Open a cursor of a caller's codec through `make`, with the context's point recorder guarded,
+ * and read its `next` and `close` once.
+ */
+function callerCursor(
+  ctx: DecodeContext,
+  codec: string,
+  start: number,
+  make: (ctx: DecodeContext) => unknown,
+): ChunkCursor {
+  const own = ctx.points ? { ...ctx, points: callerPoints(ctx, codec, ctx.points) } : ctx;
+  let inner: unknown;
+  let next: unknown;
+  let close: unknown;
+  try {
+    inner = make(own);
+    if (typeof inner === "object" && inner !== null) {
+      next = (inner as ChunkCursor).next;
+      close = (inner as ChunkCursor).close;
+    }
+  } catch (e) {
+    throw thrownBy(ctx, codec, e);
+  }
+  if (typeof next !== "function" || typeof close !== "function") {
+    // Release what it may hold; its own failure to close would hide this error.
+    if (typeof close === "function") {
+      try {
+        close.call(inner);
+      } catch {}
+    }
+    throw contractError(ctx, codec, "open() or resume() returned no cursor { next(max), close() }");
+  }
+  return new CallerCursor(
+    ctx,
+    codec,
+    start,
+    inner as object,
+    next as (max: number) => unknown,
+    close as () => unknown,
+  );
+}
+
+/** A cursor of a caller's codec, held to the {@link ChunkCursor} contract. */
+class CallerCursor implements ChunkCursor {
+  private at: number;
+  private closed = false;
+  /** The first error, latched: a failed cursor is never called again. */
+  private failure: DmgError | undefined;
+
+  constructor(
+    private readonly ctx: DecodeContext,
+    private readonly codec: string,
+    start: number,
+    private readonly inner: object,
+    private readonly nextFn: (max: number) => unknown,
+    private readonly closeFn: () => unknown,
+  ) {
+    this.at = start;
+  }
+
+  get position(): number {
+    return this.at;
+  }
+
+  async next(max: number): Promise<Uint8Array> {
+    if (this.failure !== undefined) throw this.failure;
+    if (this.closed) throw contractError(this.ctx, this.codec, "cursor used after close()");
+    let piece: unknown;
+    try {
+      piece = await this.nextFn.call(this.inner, max);
+    } catch (e) {
+      throw this.fail(thrownBy(this.ctx, this.codec, e));
+    }
+    if (!(piece instanceof Uint8Array)) {
+      const what = piece === null ? "null" : typeof piece;
+      throw this.fail(
+        contractError(this.ctx, this.codec, `next() returned ${what}, not a Uint8Array`),
+      );
+    }
+    const n = piece.length;
+    if (n > max) {
+      throw this.fail(contractError(this.ctx, this.codec, `next(${max}) returned ${n} bytes`));
+    }
+    const size = this.ctx.outputSize;
+    if (this.at + n > size) {
+      throw this.fail(
+        new DmgError(
+          "DECODE_OVERRUN",
+          `${this.where()}${this.codec} decodes past the chunk's ${size} declared bytes`,
+          this.ctx.offset,
+          this.ctx.where,
+        ),
+      );
+    }
+    if (n === 0 && this.at < size) {
+      throw this.fail(
+        new DmgError(
+          "DECODE_SHORT",
+          `${this.where()}${this.codec} ends after ${this.at} of the chunk's ${size} declared bytes`,
+          this.ctx.offset,
+          this.ctx.where,
+        ),
+      );
+    }
+    this.at += n;
+    return piece;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      this.closeFn.call(this.inner);
+    } catch (e) {
+      throw thrownBy(this.ctx, this.codec, e);
+    }
+  }
+
+  /** Latch `err` and close the cursor, whose state is now unknown. */
+  private fail(err: DmgError): DmgError {
+    this.failure = err;
+    if (!this.closed) {
+      this.closed = true;
+      try {
+        this.closeFn.call(this.inner);
+      } catch {
+        // Already failing: the first error is the one to report.
+      }
+    }
+    return err;
+  }
+
+  private where(): string {
+    const w = this.ctx.where;
+    return w.table !== undefined ? `table ${w.table} chunk ${w.chunk}: ` : "";
+  }
+}
+
+/**
+ * The point recorder handed to a caller's codec: the points it offers are checked and copied
+ * (read once), so that the index holds plain numbers whatever object the codec made.
+ */
+function callerPoints(ctx: DecodeContext, codec: string, points: PointRecorder): PointRecorder {
+  const inChunk = (p: unknown): p is number =>
+    typeof p === "number" && Number.isSafeInteger(p) && p >= 0 && p <= ctx.outputSize;
+  return {
+    reserve(position: number, bytes: number): boolean {
+      if (!inChunk(position) || !Number.isSafeInteger(bytes) || bytes < 0) {
+        throw contractError(
+          ctx,
+          codec,
+          `reserve(${position}, ${bytes}) is not a point in the chunk`,
+        );
+      }
+      return points.reserve(position, bytes);
+    },
+    add(point: ResumePoint | undefined): void {
+      if (point === undefined) {
+        points.add(undefined);
+        return;
+      }
+      let copy: ResumePoint | undefined;
+      try {
+        if (typeof point === "object" && point !== null) {
+          const { position, bytes, state } = point;
+          if (inChunk(position) && Number.isSafeInteger(bytes) && bytes >= 0) {
+            copy = Object.freeze({ position, bytes, state });
+          }
+        }
+      } catch (e) {
+        points.add(undefined);
+        throw thrownBy(ctx, codec, e);
+      }
+      points.add(copy);
+      if (copy === undefined) {
+        throw contractError(
+          ctx,
+          codec,
+          "offered a resume point without a position in the chunk and a size",
+        );
+      }
+    },
+    get compact(): boolean {
+      return points.compact;
+    },
+  };
+}

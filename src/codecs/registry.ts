@@ -14,6 +14,7 @@
  * idempotent, so the loaded decoders are remembered for the process.
  */
 import { DmgError } from "../core/errors.js";
+import { codecParts } from "../core/options.js";
 import { UDBZ, ULFO, ULMO } from "../format/types.js";
 import { adcCodec } from "./adc/adc.js";
 import type { Codec } from "./codec.js";
@@ -84,26 +85,6 @@ function load(loader: () => Promise<Codec>): Promise<Codec | undefined> {
   return p;
 }
 
-/** The shape every codec must have; a caller's codec is checked at the API boundary. */
-function checkCodec(c: unknown, i: number): Codec {
-  const codec = c as Codec;
-  if (
-    typeof codec !== "object" ||
-    codec === null ||
-    typeof codec.type !== "number" ||
-    !Number.isInteger(codec.type) ||
-    typeof codec.name !== "string" ||
-    typeof codec.open !== "function" ||
-    (codec.resume !== undefined && typeof codec.resume !== "function")
-  ) {
-    throw new DmgError(
-      "INVALID_ARGUMENT",
-      `codecs[${i}] must be a codec: { type, name, open(ctx) } (and optionally resume)`,
-    );
-  }
-  return codec;
-}
-
 /**
  * The codec table of an image whose chunks have the types `types`: the defaults for those
  * types (loading the decoders they need), with `overrides` in place of the defaults of their
@@ -122,9 +103,10 @@ export async function codecTable(
     if (!Array.isArray(overrides)) {
       throw new DmgError("INVALID_ARGUMENT", "codecs must be an array of codecs");
     }
+    // The shape is checked where options are read (once, each property read once); here again
+    // for callers inside the library that pass codecs of their own.
     overrides.forEach((c, i) => {
-      const codec = checkCodec(c, i);
-      own.set(codec.type, codec);
+      own.set(codecParts(c, `codecs[${i}]`).type, c);
     });
   }
   const builtin = new Map(defaults.loaded);

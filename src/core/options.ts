@@ -4,6 +4,7 @@
  * or a callback that throws becomes INVALID_ARGUMENT, never the caller's own exception or a
  * TypeError from deep inside (attack class G44: a caller passing through untrusted JSON).
  */
+import { type Codec, type CodecParts, callerCodec } from "../codecs/codec.js";
 import { DmgError } from "./errors.js";
 
 function invalid(message: string): DmgError {
@@ -68,6 +69,77 @@ export function byteCount(value: unknown, what: string): number {
     throw invalid(`${what} must be a non-negative integer, not ${describe(value)}`);
   }
   return value;
+}
+
+/** `f()`, with anything it throws (a getter, a revoked Proxy) made INVALID_ARGUMENT. */
+function reading<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw invalid(`${what} could not be read: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+/**
+ * The parts of a codec `c` (`what` names it in messages), each property read once and checked:
+ * `{ type, name, open(ctx) }`, optionally `resume(ctx, point)` and `packsCheaply`.
+ *
+ * @throws DmgError INVALID_ARGUMENT when `c` has another shape or a getter throws
+ */
+export function codecParts(c: unknown, what: string): CodecParts {
+  const shape = `${what} must be a codec: { type, name, open(ctx) } (and optionally resume)`;
+  if (typeof c !== "object" || c === null) throw invalid(shape);
+  const read = (key: string): unknown =>
+    reading(`${what}.${key}`, () => (c as Record<string, unknown>)[key]);
+  const type = read("type");
+  const name = read("name");
+  const open = read("open");
+  const resume = read("resume");
+  const packsCheaply = read("packsCheaply");
+  if (
+    typeof type !== "number" ||
+    !Number.isInteger(type) ||
+    typeof name !== "string" ||
+    typeof open !== "function" ||
+    (resume !== undefined && typeof resume !== "function") ||
+    (packsCheaply !== undefined && typeof packsCheaply !== "boolean")
+  ) {
+    throw invalid(shape);
+  }
+  return {
+    type,
+    name,
+    open: open as CodecParts["open"],
+    resume: resume as CodecParts["resume"],
+    packsCheaply: packsCheaply === true,
+    self: c,
+  };
+}
+
+/**
+ * The caller's codecs, option `key` of `o`: an array of codecs, checked once here (every
+ * element and property read once) and each wrapped by {@link callerCodec}, so that what a
+ * codec throws or returns later is a DmgError (attack class G44). Undefined when absent.
+ *
+ * @throws DmgError INVALID_ARGUMENT when it is not an array of codecs or a getter throws
+ */
+export function codecsOption(
+  o: object,
+  key = "codecs",
+  what = "options",
+): readonly Codec[] | undefined {
+  const v = readOption(o, key, what);
+  if (v === undefined) return undefined;
+  const where = `${what}.${key}`;
+  const length = reading(where, () => (Array.isArray(v) ? (v as unknown[]).length : -1));
+  if (!Number.isSafeInteger(length) || length < 0)
+    throw invalid(`${where} must be an array of codecs`);
+  const out: Codec[] = [];
+  for (let i = 0; i < length; i++) {
+    const c = reading(`${where}[${i}]`, () => (v as unknown[])[i]);
+    out.push(callerCodec(codecParts(c, `${where}[${i}]`)));
+  }
+  return Object.freeze(out);
 }
 
 /** A short, safe description of a value for a message. */

@@ -184,16 +184,24 @@ class TreeBuilder {
     if (++this.attributes > PLIST_MAX_ATTRIBUTES) {
       throw structureError(`a start tag has more than ${PLIST_MAX_ATTRIBUTES} attributes`, offset);
     }
+    this.countElement(offset);
+    checkBudget(this.budget, "maxNameBytes", name.length + value.length, {
+      offset,
+      subject: "an attribute of a start tag",
+    });
+  }
+
+  /**
+   * Count one element or attribute against the element budget. Attack class B11: a flood of
+   * elements would build a huge tree; G37: attributes are counted too, as saxes collects them.
+   */
+  private countElement(offset: number): void {
     if (++this.elements > this.maxElements) {
       throw structureError(
         `more than ${this.maxElements} elements and attributes (raise maxTables if this is honest)`,
         offset,
       );
     }
-    checkBudget(this.budget, "maxNameBytes", name.length + value.length, {
-      offset,
-      subject: "an attribute of a start tag",
-    });
   }
 
   private onOpen(name: string): void {
@@ -201,13 +209,7 @@ class TreeBuilder {
     this.checkDecl();
     const stack = this.stack;
     const offset = this.fileOffset + this.tagStart();
-    // Attack class B11: a flood of elements would build a huge tree.
-    if (++this.elements > this.maxElements) {
-      throw structureError(
-        `more than ${this.maxElements} elements (raise maxTables if this is honest)`,
-        offset,
-      );
-    }
+    this.countElement(offset);
     // Attack class B11: nesting far deeper than a plist needs.
     if (stack.length >= PLIST_MAX_DEPTH) {
       throw structureError(`elements nest deeper than ${PLIST_MAX_DEPTH} levels`, offset);

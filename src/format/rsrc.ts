@@ -51,7 +51,8 @@ function latin1(b: Uint8Array): string {
  * @param fileOffset file offset of `bytes[0]`; each blkx `fileOffset` is the exact file offset of its payload
  * @param budget `maxRsrcBytes` bounds the fork, `maxTables` the number of 'blkx' resources
  * @returns the resources; their `data` are views into `bytes` (no copy)
- * @throws DmgError BUDGET_RSRC_BYTES, BUDGET_TABLES, RSRC_MALFORMED
+ * @throws DmgError BUDGET_RSRC_BYTES, BUDGET_TABLES, RSRC_MALFORMED (also for references
+ *   whose data overlap)
  */
 export function parseResourceFork(
   bytes: Uint8Array,
@@ -128,6 +129,7 @@ export function parseResourceFork(
   const out: ResourceMap = { blkx: [], other: [] };
   const mostRefs = elementLimit(budget);
   let refs = 0;
+  const spans = new DataSpans();
   for (let t = 0; t < typeCount; t++) {
     const entryPos = typeListOff + 2 + t * RSRC_TYPE_ENTRY_SIZE;
     m.pos = entryPos;
@@ -204,6 +206,7 @@ export function parseResourceFork(
           dataBase + dOff,
         );
       }
+      spans.add(dOff, dOff + 4 + len, refPos);
       const payload = data.subarray(dOff + 4, dOff + 4 + len);
       if (isBlkx) {
         out.blkx.push({ id, name, attributes, data: payload, fileOffset: dataBase + dOff + 4 });
@@ -212,7 +215,95 @@ export function parseResourceFork(
       }
     }
   }
+  // Attack class G47, in the data area: references that share bytes make one table many
+  // (1,024 references to one table of 2,047 chunks fit in 95 KB and made 2.1 million chunk
+  // entries). Each resource must have its own bytes, so that chunks stay at most S / 40.
+  const clash = spans.firstOverlap();
+  if (clash) {
+    bad(
+      `the reference at map offset ${clash.refPos} points at data [${clash.start}, ${clash.end}), which overlaps the data [${clash.otherStart}, ${clash.otherEnd}) of the reference at map offset ${clash.otherRefPos}: resources must not share bytes`,
+      mapBase + clash.refPos + 5,
+    );
+  }
   return out;
+}
+
+/** Two references whose data overlap: `refPos` is the one read later. */
+interface Overlap {
+  refPos: number;
+  start: number;
+  end: number;
+  otherRefPos: number;
+  otherStart: number;
+  otherEnd: number;
+}
+
+/** Multiplier that keeps a reference index below it in a packed sort key. */
+const INDEX_SPAN = 2 ** 29;
+
+/**
+ * The data ranges of a fork's references, checked for overlap in O(n log n) (O(n) when they
+ * come in order, as every writer lays them out).
+ */
+class DataSpans {
+  private readonly starts: number[] = [];
+  private readonly ends: number[] = [];
+  private readonly refPos: number[] = [];
+  private inOrder = true;
+
+  /** Record the data range `[start, end)` of the reference at map offset `refPos`. */
+  add(start: number, end: number, refPos: number): void {
+    const n = this.starts.length;
+    if (n > 0 && start < this.starts[n - 1]) this.inOrder = false;
+    this.starts.push(start);
+    this.ends.push(end);
+    this.refPos.push(refPos);
+  }
+
+  /** An overlapping pair, or undefined when every range stands apart. */
+  firstOverlap(): Overlap | undefined {
+    const order = this.sorted();
+    let reach = -1; // largest end so far, and the reference it belongs to
+    let holder = -1;
+    for (let k = 0; k < order.length; k++) {
+      const i = order[k];
+      if (this.starts[i] < reach) {
+        // Report the one of the two read later (indices follow the order of reading).
+        const [later, earlier] = i > holder ? [i, holder] : [holder, i];
+        return {
+          refPos: this.refPos[later],
+          start: this.starts[later],
+          end: this.ends[later],
+          otherRefPos: this.refPos[earlier],
+          otherStart: this.starts[earlier],
+          otherEnd: this.ends[earlier],
+        };
+      }
+      if (this.ends[i] > reach) {
+        reach = this.ends[i];
+        holder = i;
+      }
+    }
+    return undefined;
+  }
+
+  /** Indices in order of start (ties by index). */
+  private sorted(): ArrayLike<number> {
+    const n = this.starts.length;
+    if (this.inOrder) {
+      const order = new Uint32Array(n);
+      for (let i = 0; i < n; i++) order[i] = i;
+      return order;
+    }
+    // Start (< 2^24) and index (< 2^29: a reference is 12 bytes of a map under 4 GiB) packed
+    // into one exact double, so that a typed-array sort orders them without a callback.
+    const keys = new Float64Array(n);
+    for (let i = 0; i < n; i++) keys[i] = this.starts[i] * INDEX_SPAN + i;
+    keys.sort();
+    const order = new Uint32Array(n);
+    for (let k = 0; k < n; k++) order[k] = keys[k] % INDEX_SPAN;
+    return order;
+  }
 }
 
 /** A resource as the writer lays it out. */

@@ -7,9 +7,9 @@ import { DmgError, type Finding, warning } from "../core/errors.js";
 import { type Budget, checkBudget } from "../core/limits.js";
 import type { Work } from "../core/work.js";
 import { KOLY_FIELD, type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
-import { parseMish } from "../format/mish.js";
+import { type MishTable, parseMish } from "../format/mish.js";
 import { parsePlistPaced } from "../format/plist.js";
-import type { ResourceMap } from "../format/resources.js";
+import type { BlkxResource, ResourceMap } from "../format/resources.js";
 import { parseResourceFork } from "../format/rsrc.js";
 import { type ByteSource, readExact } from "../sources/source.js";
 
@@ -51,7 +51,7 @@ export async function readMap(
   await work.pace();
   const xml = await readXml(src, koly, budget, warnings, work);
   if (rsrc) {
-    const differs = tablesDiffer(xml, rsrc);
+    const { differs, sameBytes } = compareTables(xml, rsrc);
     if (differs && strict) {
       throw new DmgError(
         "MAP_MISMATCH",
@@ -59,7 +59,7 @@ export async function readMap(
         koly.rsrcForkOffset,
       );
     }
-    if (differs || !sameBytes(xml, rsrc)) {
+    if (!sameBytes) {
       warnings.push(
         warning(
           "RSRC_XML_DISAGREE",
@@ -154,58 +154,84 @@ function lastIndexOf(hay: Uint8Array, needle: Uint8Array, from: number): number 
   return -1;
 }
 
+/** How the tables of the XML and of the resource fork compare. */
+interface Comparison {
+  /** How they differ, in words, or "" when they describe the same disk. */
+  differs: string;
+  /** True when every table blob is the same byte for byte. */
+  sameBytes: boolean;
+}
+
 /**
- * How the tables of two maps differ, in words, or "" when they describe the same disk: the
+ * Compare the tables of two maps in one pass: they describe the same disk when they have the
  * same number of tables, and in each the same sectors, data offset, checksum and chunk entries
  * (type, sectors, payload range). Names may differ (the resource fork holds MacRoman, the XML
- * UTF-8: honest writers differ there), and so may fields no reader uses.
+ * UTF-8: honest writers differ there), and so may fields no reader uses. Only blobs that differ
+ * byte for byte are parsed, each once.
  */
-function tablesDiffer(a: ResourceMap, b: ResourceMap): string {
-  if (a.blkx.length !== b.blkx.length) {
-    return `${a.blkx.length} tables in the XML, ${b.blkx.length} in the resource fork`;
+function compareTables(xml: ResourceMap, rsrc: ResourceMap): Comparison {
+  if (xml.blkx.length !== rsrc.blkx.length) {
+    return {
+      differs: `${xml.blkx.length} tables in the XML, ${rsrc.blkx.length} in the resource fork`,
+      sameBytes: false,
+    };
   }
-  for (let t = 0; t < a.blkx.length; t++) {
-    const x = a.blkx[t];
-    const y = b.blkx[t];
+  let sameBytes = true;
+  for (let t = 0; t < xml.blkx.length; t++) {
+    const x = xml.blkx[t];
+    const y = rsrc.blkx[t];
     if (equalBytes(x.data, y.data)) continue;
-    let mx: ReturnType<typeof parseMish>;
-    let my: ReturnType<typeof parseMish>;
-    try {
-      mx = parseMish(x.data, x.fileOffset, { table: t });
-      my = parseMish(y.data, y.fileOffset, { table: t });
-    } catch {
-      return `table ${t} is malformed in one of them`;
-    }
+    sameBytes = false;
+    const differs = tableDiffers(x, y, t);
+    if (differs) return { differs, sameBytes };
+  }
+  return { differs: "", sameBytes };
+}
+
+/** How table `t` of the XML (`x`) and of the resource fork (`y`) differ, or "". */
+function tableDiffers(x: BlkxResource, y: BlkxResource, t: number): string {
+  const mx = parseOrUndefined(x, t);
+  const my = parseOrUndefined(y, t);
+  if (mx === undefined || my === undefined) {
+    return `table ${t} is malformed in the ${mx === undefined ? "XML" : "resource fork"}`;
+  }
+  if (
+    mx.firstSector !== my.firstSector ||
+    mx.sectorCount !== my.sectorCount ||
+    mx.dataOffset !== my.dataOffset ||
+    mx.count !== my.count ||
+    mx.checksum.type !== my.checksum.type ||
+    !equalBytes(mx.checksum.value, my.checksum.value)
+  ) {
+    return `table ${t}'s sectors, data offset, checksum or entry count`;
+  }
+  const ex = mx.entries;
+  const ey = my.entries;
+  for (let i = 0; i < mx.count; i++) {
     if (
-      mx.firstSector !== my.firstSector ||
-      mx.sectorCount !== my.sectorCount ||
-      mx.dataOffset !== my.dataOffset ||
-      mx.count !== my.count ||
-      mx.checksum.type !== my.checksum.type ||
-      !equalBytes(mx.checksum.value, my.checksum.value)
+      ex.type[i] !== ey.type[i] ||
+      ex.sector[i] !== ey.sector[i] ||
+      ex.sectorCount[i] !== ey.sectorCount[i] ||
+      ex.offset[i] !== ey.offset[i] ||
+      ex.length[i] !== ey.length[i]
     ) {
-      return `table ${t}'s sectors, data offset, checksum or entry count`;
-    }
-    const ex = mx.entries;
-    const ey = my.entries;
-    for (let i = 0; i < mx.count; i++) {
-      if (
-        ex.type[i] !== ey.type[i] ||
-        ex.sector[i] !== ey.sector[i] ||
-        ex.sectorCount[i] !== ey.sectorCount[i] ||
-        ex.offset[i] !== ey.offset[i] ||
-        ex.length[i] !== ey.length[i]
-      ) {
-        return `table ${t} chunk ${i}`;
-      }
+      return `table ${t} chunk ${i}`;
     }
   }
   return "";
 }
 
-/** True when every table blob of `a` equals that of `b` byte for byte. */
-function sameBytes(a: ResourceMap, b: ResourceMap): boolean {
-  return a.blkx.every((x, t) => equalBytes(x.data, b.blkx[t].data));
+/**
+ * The parsed table, or undefined when it is malformed (a DmgError, which the comparison reports
+ * as a difference). Anything else thrown is a bug, and is not hidden as one.
+ */
+function parseOrUndefined(res: BlkxResource, t: number): MishTable | undefined {
+  try {
+    return parseMish(res.data, res.fileOffset, { table: t });
+  } catch (e) {
+    if (!(e instanceof DmgError)) throw e;
+    return undefined;
+  }
 }
 
 function equalBytes(x: Uint8Array, y: Uint8Array): boolean {

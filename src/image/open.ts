@@ -6,7 +6,7 @@ import type { Codec } from "../codecs/codec.js";
 import { CORE_CODECS, type CodecDefaults, codecTable } from "../codecs/registry.js";
 import { DmgError, type Finding, warning } from "../core/errors.js";
 import { type Budget, checkBudget, overBudget, resolveBudget } from "../core/limits.js";
-import { booleanOption, optionsObject, readOption } from "../core/options.js";
+import { booleanOption, codecsOption, optionsObject, readOption } from "../core/options.js";
 import { checkSignal, Work } from "../core/work.js";
 import { checkKolyRanges, KOLY_FIELD } from "../format/koly.js";
 import { checkMishLayout, parseMish } from "../format/mish.js";
@@ -54,7 +54,7 @@ export function resolveOpenOptions(options: unknown): ResolvedOpenOptions {
   const budget = resolveBudget(
     optionsObject(readOption(o, "budget"), "options.budget") as Partial<Budget>,
   );
-  const codecs = readOption(o, "codecs") as readonly Codec[] | undefined;
+  const codecs = codecsOption(o);
   return {
     budget,
     codecs,
