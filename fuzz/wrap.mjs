@@ -6,7 +6,7 @@
  * Trailer and pipeline inputs are files already.
  */
 import { KOLY_FIELD, KOLY_SIZE } from "../dist/format/koly.js";
-import { serializePlist } from "../dist/format/plist.js";
+import { serializePlist } from "../dist/format/plist-write.js";
 import { imageTail } from "../dist/write/layout.js";
 import { buildDmg } from "../dist/write/model.js";
 import { CODEC_TYPES, codecInput } from "./codec-harness.js";

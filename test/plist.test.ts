@@ -10,7 +10,8 @@ import { DmgError } from "../src/core/errors.js";
 import { type Budget, DEFAULT_BUDGET, resolveBudget } from "../src/core/limits.js";
 import { base64Extent, decodeBase64, encodeBase64 } from "../src/format/base64.js";
 import { KOLY_FIELD } from "../src/format/koly.js";
-import { parsePlist, parsePlistValue, serializePlist } from "../src/format/plist.js";
+import { parsePlist, parsePlistValue } from "../src/format/plist.js";
+import { serializePlist } from "../src/format/plist-write.js";
 import type { ResourceMap } from "../src/format/resources.js";
 import { REAL } from "./helpers/corpus.js";
 

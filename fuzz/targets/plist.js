@@ -3,7 +3,8 @@
  * map it accepts must survive the writers: serialized as XML and as a resource fork (which has
  * no CFName), it parses back to the same map.
  */
-import { parsePlist, serializePlist } from "../../dist/format/plist.js";
+import { parsePlist } from "../../dist/format/plist.js";
+import { serializePlist } from "../../dist/format/plist-write.js";
 import { parseResourceFork, serializeResourceFork } from "../../dist/format/rsrc.js";
 import { checkMapRoundTrip, parseMap } from "../harness.js";
 

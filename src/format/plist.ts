@@ -23,7 +23,7 @@
  * This module checks the input and is the public face; the work is done in plist-bytes.ts
  * (byte-level helpers), plist-elements.ts (the plist vocabulary and leaf values),
  * plist-tree.ts (the tree builder over saxes), plist-map.ts (the resource map from the tree)
- * and plist-write.ts (serializing a resource map).
+ * and plist-write.ts (serializing a resource map, imported by the writer alone).
  */
 
 import { at, DmgError } from "../core/errors.js";
@@ -35,7 +35,6 @@ import { buildTreeSteps } from "./plist-tree.js";
 import type { ResourceMap } from "./resources.js";
 
 export { PLIST_MAX_DEPTH } from "./plist-elements.js";
-export { serializePlist } from "./plist-write.js";
 
 /** A value of the property list, with the file offset of its element. */
 export type PlistValue =

@@ -7,7 +7,7 @@ import { crc32, crc32Zeros } from "../bytes/crc32.js";
 import { type Checksum, crc32Checksum } from "../format/checksum.js";
 import { KOLY_FLAG_FLATTENED, KOLY_SIZE, KOLY_VERSION, serializeKoly } from "../format/koly.js";
 import { allocEntries, type MishEntries, serializeMish } from "../format/mish.js";
-import { serializePlist } from "../format/plist.js";
+import { serializePlist } from "../format/plist-write.js";
 import type { ResourceMap } from "../format/resources.js";
 import { serializeResourceFork } from "../format/rsrc.js";
 import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDZE } from "../format/types.js";

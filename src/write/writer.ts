@@ -3,8 +3,9 @@
  * to make images; `dmg-validate create` exposes it. It encodes zlib (UDZO), raw (UDRW), zero
  * (UDZE) and ignore (UDIG) chunks; {@link buildDmg} lays out anything else.
  */
-import { deflate } from "pako";
+
 import { crc32 } from "../bytes/crc32.js";
+import { deflate } from "../codecs/zlib/pako.js";
 import { DmgError } from "../core/errors.js";
 import { checkSignal, Work } from "../core/work.js";
 import { crc32Checksum } from "../format/checksum.js";

@@ -11,7 +11,7 @@
  * in; the chunk's own bytes follow from {@link resumeStart} as they are. (Shifting the rest of
  * the chunk by the bit offset instead would misalign every stored block after the point.)
  */
-import { Z_BLOCK, Z_OK, ZStream, zlibInflate, zlibInflateInit } from "pako";
+import { Z_BLOCK, Z_OK, ZStream, zlibInflate, zlibInflateInit } from "./pako.js";
 import { unpack } from "./zlib-pack.js";
 import { inflateBit } from "./zlib-snapshot.js";
 

@@ -16,7 +16,7 @@ import {
   zlibDeflateReset,
   zlibInflate,
   zlibInflateInit2,
-} from "pako";
+} from "./pako.js";
 
 /** Most bytes packed at once: a window plus a snapshot's tables (see SNAPSHOT_MAX). */
 const PACK_MAX = 40 * 1024;

@@ -3,8 +3,9 @@
  * window, a bit offset and the Adler-32 so far), and where no boundary has passed for
  * {@link FAR_GAP} bytes, snapshots of the inflater in the middle of a block.
  */
-import type { ZStream } from "pako";
+
 import type { DecodeContext, ResumePoint } from "../codec.js";
+import type { ZStream } from "./pako.js";
 import {
   BlockPoint,
   blockPointBytes,

@@ -14,7 +14,7 @@
  * decoder is inside a Huffman-coded block (pako rebuilds them at every block header). Window and
  * tables go into one blob, deflated when the recorder asks for compact points.
  */
-import { Z_OK, ZStream, zlibInflateInit } from "pako";
+import { Z_OK, ZStream, zlibInflateInit } from "./pako.js";
 import { type SnapshotPacker, unpack } from "./zlib-pack.js";
 
 /** pako's scalar inflate-state fields, all restored as numbers. */

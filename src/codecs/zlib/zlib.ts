@@ -6,18 +6,6 @@
  * zlib-points.ts); {@link zlibCodec}.resume continues from either kind.
  */
 
-import {
-  Z_BLOCK,
-  Z_BUF_ERROR,
-  Z_NEED_DICT,
-  Z_NO_FLUSH,
-  Z_OK,
-  Z_STREAM_END,
-  ZStream,
-  zlibInflate,
-  zlibInflateEnd,
-  zlibInflateInit,
-} from "pako";
 import type { DmgError } from "../../core/errors.js";
 import { UDZO } from "../../format/types.js";
 import {
@@ -29,6 +17,18 @@ import {
   type ResumePoint,
 } from "../codec.js";
 import { ChunkInput } from "../input.js";
+import {
+  Z_BLOCK,
+  Z_BUF_ERROR,
+  Z_NEED_DICT,
+  Z_NO_FLUSH,
+  Z_OK,
+  Z_STREAM_END,
+  ZStream,
+  zlibInflate,
+  zlibInflateEnd,
+  zlibInflateInit,
+} from "./pako.js";
 import {
   FAR_GAP,
   loadPoint,

@@ -10,6 +10,7 @@
  * made, whatever the input.
  */
 import { deflateSync } from "node:zlib";
+import type { DecodeContext } from "../../codecs/codec.js";
 import {
   Z_BLOCK,
   Z_BUF_ERROR,
@@ -18,8 +19,7 @@ import {
   ZStream,
   zlibInflate,
   zlibInflateInit2,
-} from "pako";
-import type { DecodeContext } from "../../codecs/codec.js";
+} from "../../codecs/zlib/pako.js";
 import { FIRST_BLOCK_BIT, streamBoundaries } from "../../codecs/zlib/zlib-boundary.js";
 import {
   inflateBit,
