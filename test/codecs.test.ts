@@ -728,13 +728,14 @@ describe("every codec", () => {
 });
 
 describe("codec tables", () => {
-  it("loads bzip2, LZFSE and XZ on demand; zlib and ADC are always there", async () => {
+  it("loads ADC, bzip2, LZFSE and XZ on demand; zlib is always there", async () => {
     const table = await codecTable([UDBZ]);
     expect(table.get(UDZO)).toBe(zlibCodec);
-    expect(table.get(UDCO)).toBe(adcCodec);
     expect(table.get(UDBZ)).toBe(bzip2Codec);
     // Only the decoders of the types asked for are loaded into a table.
     expect(table.get(ULMO)).toBeUndefined();
+    expect(table.get(UDCO)).toBeUndefined();
+    expect((await codecTable([UDCO])).get(UDCO)).toBe(adcCodec);
     const none = await codecTable([UDZE, 0x12345678]); // nothing to load: no error
     expect(none.get(UDZE)).toBeUndefined();
   });

@@ -8,15 +8,15 @@
  * Go's `(*zip.Reader).RegisterDecompressor`). Two images opened with different codecs never
  * affect each other.
  *
- * zlib and ADC are always loaded. The bzip2, LZFSE and XZ decoders are loaded when an image
- * that has such chunks is opened: most images need none of them, and each costs code to
- * download (browsers) and resident memory (about 1 MiB apiece on Node). Loading a module is
+ * zlib is always loaded. The ADC, bzip2, LZFSE and XZ decoders are loaded when an image that
+ * has such chunks is opened: most images need none of them, and each costs code to download
+ * (browsers) and resident memory (on Node, up to about 1 MiB apiece; module source survives
+ * young-generation collections and makes V8 grow its new space). Loading a module is
  * idempotent, so the loaded decoders are remembered for the process.
  */
 import { DmgError } from "../core/errors.js";
 import { codecParts } from "../core/options.js";
-import { UDBZ, ULFO, ULMO } from "../format/types.js";
-import { adcCodec } from "./adc/adc.js";
+import { UDBZ, UDCO, ULFO, ULMO } from "../format/types.js";
 import type { Codec } from "./codec.js";
 import { zlibCodec } from "./zlib/zlib.js";
 
@@ -39,10 +39,11 @@ export interface CodecTable {
   isDefault(type: number): boolean;
 }
 
-/** The browser-safe defaults: pako zlib, ADC, and our bzip2, LZFSE and XZ loaded on need. */
+/** The browser-safe defaults: pako zlib, and our ADC, bzip2, LZFSE and XZ loaded on need. */
 export const CORE_CODECS: CodecDefaults = freezeDefaults(
-  [adcCodec, zlibCodec],
+  [zlibCodec],
   [
+    [UDCO, async () => (await import("./adc/adc.js")).adcCodec],
     [UDBZ, async () => (await import("./bzip2/bzip2.js")).bzip2Codec],
     [ULFO, async () => (await import("./lzfse/lzfse.js")).lzfseCodec],
     [ULMO, async () => (await import("./xz/xz.js")).xzCodec],
