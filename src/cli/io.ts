@@ -14,13 +14,16 @@ export interface OutStream {
   readonly destroyed?: boolean;
 }
 
+/** Standard input as the CLI reads it: its bytes, and whether it is a terminal. */
+export type StdIn = AsyncIterable<Uint8Array | string> & { readonly isTTY?: boolean };
+
 /** Standard input, output and error, and the environment. */
 export interface Io {
   stdout: OutStream;
   stderr: OutStream;
   env: Record<string, string | undefined>;
   /** Read when an operand is `-`. */
-  stdin?: AsyncIterable<Uint8Array | string>;
+  stdin?: StdIn;
 }
 
 /** The process's own streams. */

@@ -3,6 +3,7 @@
  * code. No exception reaches the user as a stack trace unless DMG_VALIDATE_DEBUG is set.
  */
 import { existsSync } from "node:fs";
+import { sanitize } from "../core/text.js";
 import { type Args, nearCommand, parseArgs, UsageError } from "./args.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn } from "./exit.js";
 import { helpText, version } from "./help.js";
@@ -115,7 +116,7 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     if (args.command !== "check" && args.command !== "create" && isStdin(first)) {
       const a = args;
       return await removingTempFilesOnSignal(() =>
-        withInputs([first], false, io, a.maxStdin, async ([input]) => {
+        withInputs([first], false, io, a, async ([input]) => {
           if (input.error) return reportFailure(io, input.name, input.error);
           const operands = [input.path as string, ...a.operands.slice(1)];
           return run({ ...a, operands, shownAs: input.name }, io);
@@ -130,7 +131,12 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
 }
 
+/**
+ * Report a usage error. Its message quotes the command line (an unknown option, a bad value),
+ * which a hostile script or a pasted file name can fill with ESC sequences or bidi overrides
+ * (attack class G40): shown through sanitize, like every string from outside.
+ */
 async function usage(io: Io, e: UsageError): Promise<number> {
-  await warn(io, `dmg-validate: ${e.message}\nsee dmg-validate --help`);
+  await warn(io, `dmg-validate: ${sanitize(e.message)}\nsee dmg-validate --help`);
   return EXIT_USAGE;
 }

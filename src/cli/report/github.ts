@@ -8,8 +8,8 @@ import type { Finding } from "../../core/errors.js";
 import { sanitize } from "../../core/text.js";
 import { type Io, writeOut } from "../io.js";
 import { plural } from "../output.js";
-import type { Outcome, Reporter } from "./reporter.js";
-import { reportText } from "./text.js";
+import { findingsOf, findingText, type Reporter, type Verdict, verdict } from "./reporter.js";
+import { outcomeText } from "./text.js";
 
 /** A workflow command's message: `%`, CR and LF escaped (after controls are made visible). */
 export function commandData(s: string): string {
@@ -23,8 +23,7 @@ export function commandProperty(s: string): string {
 
 function annotation(name: string, f: Finding): string {
   const kind = f.severity === "error" ? "error" : "warning";
-  const at = f.offset >= 0 ? ` at offset ${f.offset}` : "";
-  return `::${kind} file=${commandProperty(name)},title=${commandProperty(f.code)}::${commandData(`${f.code}${at}: ${f.message}`)}\n`;
+  return `::${kind} file=${commandProperty(name)},title=${commandProperty(f.code)}::${commandData(findingText(f))}\n`;
 }
 
 /** A Markdown table cell: pipes and line breaks escaped, controls visible. */
@@ -32,37 +31,26 @@ function cell(s: string): string {
   return sanitize(s).replaceAll("|", "\\|");
 }
 
+/** The summary's first-error cell: `CODE: message`, a bug's message alone, or nothing. */
+function firstError(result: Verdict, first: Finding | undefined): string {
+  if (first === undefined) return "";
+  return result === "internal error" ? first.message : `${first.code}: ${first.message}`;
+}
+
+/** The reporter of `--format github` (and of check run in a GitHub Actions job). */
 export function githubReporter(io: Io): Reporter {
   const rows: string[] = [];
   let bad = 0;
   return {
-    async file(name, outcome: Outcome) {
-      if ("internal" in outcome) {
-        bad++;
-        const f: Finding = {
-          severity: "error",
-          code: "INTERNAL_ERROR" as Finding["code"],
-          message: outcome.internal,
-          offset: -1,
-        };
-        await writeOut(
-          io.stdout,
-          `FAIL ${sanitize(name)} (internal error)\n${annotation(name, f)}`,
-        );
-        rows.push(`| ${cell(name)} | internal error | 1 | 0 | ${cell(outcome.internal)} |`);
-        return;
-      }
-      const r = outcome.report;
-      if (!r.ok) bad++;
-      let text = reportText(name, r);
-      for (const f of r.errors) text += annotation(name, f);
-      for (const f of r.warnings) text += annotation(name, f);
+    async file(name, outcome) {
+      const result = verdict(outcome);
+      if (result !== "valid") bad++;
+      const { errors, warnings } = findingsOf(outcome);
+      let text = outcomeText(name, outcome);
+      for (const f of [...errors, ...warnings]) text += annotation(name, f);
       await writeOut(io.stdout, text);
-      const first = r.errors[0];
-      const result = r.ok ? "valid" : r.overBudget ? "over budget" : "invalid";
-      const firstText = first ? `${first.code}: ${first.message}` : "";
       rows.push(
-        `| ${cell(name)} | ${result} | ${r.errors.length} | ${r.warnings.length} | ${cell(firstText)} |`,
+        `| ${cell(name)} | ${result} | ${errors.length} | ${warnings.length} | ${cell(firstError(result, errors[0]))} |`,
       );
     },
     async end() {

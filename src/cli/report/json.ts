@@ -4,8 +4,8 @@
  */
 import { jsonText } from "../../core/text.js";
 import { type Io, writeOut } from "../io.js";
-import { reportJson } from "../output.js";
-import type { Outcome, Reporter } from "./reporter.js";
+import { findingJson, reportJson } from "../output.js";
+import { internalFinding, type Outcome, type Reporter } from "./reporter.js";
 
 /** The schema of each line; a new major number only when a field changes meaning. */
 export const REPORT_SCHEMA = "https://dmg-validate.dev/schema/report/1";
@@ -13,12 +13,8 @@ export const REPORT_SCHEMA = "https://dmg-validate.dev/schema/report/1";
 /** The JSON object of one file's outcome. */
 export function outcomeJson(name: string, outcome: Outcome): Record<string, unknown> {
   if ("internal" in outcome) {
-    return {
-      schema: REPORT_SCHEMA,
-      file: name,
-      ok: false,
-      errors: [{ code: "INTERNAL_ERROR", message: outcome.internal, offset: -1 }],
-    };
+    const error = findingJson(internalFinding(outcome.internal));
+    return { schema: REPORT_SCHEMA, file: name, ok: false, errors: [error] };
   }
   return { schema: REPORT_SCHEMA, ...reportJson(name, outcome.report) };
 }

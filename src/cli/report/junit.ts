@@ -3,25 +3,60 @@
  * testcase per file; a file with errors fails, each error a `<failure>` with its code, offset
  * and message; warnings go to the testcase's system-out.
  */
-import type { Finding } from "../../core/errors.js";
+import { sanitize } from "../../core/text.js";
 import { type Io, writeOut } from "../io.js";
-import type { Outcome, Reporter } from "./reporter.js";
+import { findingsOf, findingText, type Outcome, type Reporter, verdict } from "./reporter.js";
 
-/** `s` as XML character data or attribute value: markup escaped, non-XML characters replaced. */
-export function xmlText(s: string): string {
-  return s
-    .replace(/[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu, "\ufffd")
+/**
+ * Characters XML 1.0 does not allow: C0 controls but tab, LF and CR, lone surrogates, U+FFFE
+ * and U+FFFF. One of them makes the whole report unreadable to a strict parser (a CI job that
+ * drops every test result because one image held a NUL).
+ */
+const NOT_XML = /[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/gu;
+
+/**
+ * `lines`, each made safe to show (controls, bidi controls and line separators as visible
+ * escapes, attack class G40), joined by newlines, as XML character data or attribute value:
+ * markup escaped, characters XML does not allow replaced.
+ */
+export function xmlLines(lines: readonly string[]): string {
+  return lines
+    .map(sanitize)
+    .join("\n")
+    .replace(NOT_XML, "\ufffd")
     .replaceAll("&", "&amp;")
     .replaceAll("<", "&lt;")
     .replaceAll(">", "&gt;")
     .replaceAll('"', "&quot;");
 }
 
-function findingText(f: Finding): string {
-  const at = f.offset >= 0 ? ` at offset ${f.offset}` : "";
-  return `${f.code}${at}: ${f.message}`;
+/** `s` as one line of XML character data or attribute value (see {@link xmlLines}). */
+export function xmlText(s: string): string {
+  return xmlLines([s]);
 }
 
+/** The `<testcase>` of one file that took `seconds`; a failure or error when not valid. */
+function testcase(name: string, outcome: Outcome, seconds: number): string {
+  const head = `    <testcase classname="dmg-validate" name="${xmlText(name)}" time="${seconds.toFixed(3)}"`;
+  const { errors, warnings } = findingsOf(outcome);
+  const first = errors[0];
+  if (verdict(outcome) === "internal error") {
+    // A bug, not a finding about the file: JUnit's <error>, not <failure>.
+    return `${head}>\n      <error type="${xmlText(first.code)}" message="${xmlText(first.message)}"/>\n    </testcase>`;
+  }
+  const body: string[] = [];
+  if (verdict(outcome) !== "valid") {
+    body.push(
+      `      <failure type="${xmlText(first?.code ?? "FAILED")}" message="${xmlText(first ? findingText(first) : "failed")}">${xmlLines(errors.map(findingText))}</failure>`,
+    );
+  }
+  if (warnings.length > 0) {
+    body.push(`      <system-out>${xmlLines(warnings.map(findingText))}</system-out>`);
+  }
+  return body.length ? `${head}>\n${body.join("\n")}\n    </testcase>` : `${head}/>`;
+}
+
+/** The JUnit XML document of a run: each file's name, outcome and seconds taken. */
 export function junitXml(files: ReadonlyArray<[string, Outcome, number]>): string {
   let failures = 0;
   let errors = 0;
@@ -29,29 +64,10 @@ export function junitXml(files: ReadonlyArray<[string, Outcome, number]>): strin
   const cases: string[] = [];
   for (const [name, outcome, seconds] of files) {
     time += seconds;
-    const head = `    <testcase classname="dmg-validate" name="${xmlText(name)}" time="${seconds.toFixed(3)}"`;
-    if ("internal" in outcome) {
-      errors++;
-      cases.push(
-        `${head}>\n      <error type="INTERNAL_ERROR" message="${xmlText(outcome.internal)}"/>\n    </testcase>`,
-      );
-      continue;
-    }
-    const r = outcome.report;
-    const body: string[] = [];
-    if (!r.ok) {
-      failures++;
-      const first = r.errors[0];
-      body.push(
-        `      <failure type="${first?.code ?? "FAILED"}" message="${xmlText(first ? findingText(first) : "failed")}">${xmlText(r.errors.map(findingText).join("\n"))}</failure>`,
-      );
-    }
-    if (r.warnings.length > 0) {
-      body.push(
-        `      <system-out>${xmlText(r.warnings.map(findingText).join("\n"))}</system-out>`,
-      );
-    }
-    cases.push(body.length ? `${head}>\n${body.join("\n")}\n    </testcase>` : `${head}/>`);
+    const v = verdict(outcome);
+    if (v === "internal error") errors++;
+    else if (v !== "valid") failures++;
+    cases.push(testcase(name, outcome, seconds));
   }
   return [
     '<?xml version="1.0" encoding="UTF-8"?>',

@@ -4,15 +4,15 @@
  * file; SARIF and JUnit are one document for the whole run, written at the end.
  */
 
-import { writeFile } from "node:fs/promises";
-import { DmgError } from "../../core/errors.js";
+import type { Finding } from "../../core/errors.js";
 import type { ValidationReport } from "../../image/validate.js";
-import { fsReason } from "../../node/io/file-source.js";
+import { writeFileAtomic } from "../../node/io/file-sink.js";
 import type { Format } from "../args.js";
 import type { Io } from "../io.js";
 import { githubReporter } from "./github.js";
 import { jsonReporter } from "./json.js";
 import { junitReporter } from "./junit.js";
+import { INTERNAL } from "./rules.js";
 import { sarifReporter } from "./sarif.js";
 import { textReporter } from "./text.js";
 
@@ -31,23 +31,46 @@ export interface ReportOptions {
   quiet: boolean;
 }
 
-/** Reporters that all get every file: the format's on standard output, and files beside. */
-export function allOf(reporters: Reporter[]): Reporter {
-  return {
-    async file(name, outcome) {
-      for (const r of reporters) await r.file(name, outcome);
-    },
-    async end() {
-      for (const r of reporters) await r.end();
-    },
-  };
+/** What became of a file, as summaries name it. */
+export type Verdict = "valid" | "invalid" | "over budget" | "internal error";
+
+/** The verdict of `outcome`. */
+export function verdict(outcome: Outcome): Verdict {
+  if ("internal" in outcome) return "internal error";
+  const r = outcome.report;
+  return r.ok ? "valid" : r.overBudget ? "over budget" : "invalid";
+}
+
+/** The finding that stands for a bug of this tool: an INTERNAL_ERROR error with its message. */
+export function internalFinding(message: string): Finding {
+  return { severity: "error", code: INTERNAL.id as Finding["code"], message, offset: -1 };
+}
+
+/** The errors and warnings of `outcome`; a bug is one {@link internalFinding}. */
+export function findingsOf(outcome: Outcome): {
+  errors: readonly Finding[];
+  warnings: readonly Finding[];
+} {
+  if ("internal" in outcome) return { errors: [internalFinding(outcome.internal)], warnings: [] };
+  return outcome.report;
+}
+
+/**
+ * `CODE at offset N: message`: one finding as annotations and test reports show it. Raw: each
+ * format escapes it its own way.
+ */
+export function findingText(f: Finding): string {
+  const at = f.offset >= 0 ? ` at offset ${f.offset}` : "";
+  return `${f.code}${at}: ${f.message}`;
 }
 
 /**
  * A reporter of `format` that writes to the file `path` at the end of the run (the SARIF
- * log a CI job uploads while it prints annotations).
+ * log a CI job uploads while it prints annotations). The file is written as every output file
+ * is: to a temporary name renamed over `path` when complete, never over one of `inputs`
+ * (attack class G41).
  */
-export function fileReporter(format: Format, path: string): Reporter {
+export function fileReporter(format: Format, path: string, inputs: readonly string[]): Reporter {
   const parts: string[] = [];
   const out = {
     write(data: Uint8Array | string, cb: (err?: Error | null) => void) {
@@ -66,11 +89,8 @@ export function fileReporter(format: Format, path: string): Reporter {
     file: (name, outcome) => inner.file(name, outcome),
     async end() {
       await inner.end();
-      try {
-        await writeFile(path, parts.join(""));
-      } catch (e) {
-        throw new DmgError("IO_ERROR", `cannot write ${path}: ${fsReason(e)}`);
-      }
+      const bytes = new TextEncoder().encode(parts.join(""));
+      await writeFileAtomic(path, (sink) => sink.write(bytes), { input: inputs });
     },
   };
 }

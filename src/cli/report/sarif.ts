@@ -7,7 +7,7 @@ import type { Finding } from "../../core/errors.js";
 import { jsonText } from "../../core/text.js";
 import { version } from "../help.js";
 import { type Io, writeOut } from "../io.js";
-import type { Outcome, Reporter } from "./reporter.js";
+import { findingsOf, type Outcome, type Reporter } from "./reporter.js";
 import { INTERNAL, rules } from "./rules.js";
 
 const SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json";
@@ -23,11 +23,7 @@ export function sarifLog(files: ReadonlyArray<[string, Outcome]>): Record<string
   const all = rules();
   const index = new Map(all.map((r, i) => [r.id, i]));
   const results: unknown[] = [];
-  const result = (
-    file: number,
-    uri: string,
-    f: Pick<Finding, "severity" | "message" | "offset" | "table" | "chunk"> & { code: string },
-  ) => {
+  const result = (file: number, uri: string, f: Finding) => {
     const location: Record<string, unknown> = { artifactLocation: { uri, index: file } };
     if (f.offset >= 0) location.region = { byteOffset: f.offset };
     const r: Record<string, unknown> = {
@@ -42,17 +38,9 @@ export function sarifLog(files: ReadonlyArray<[string, Outcome]>): Record<string
   };
   files.forEach(([name, outcome], i) => {
     const uri = fileUri(name);
-    if ("internal" in outcome) {
-      result(i, uri, {
-        code: INTERNAL.id,
-        severity: "error",
-        message: outcome.internal,
-        offset: -1,
-      });
-      return;
-    }
-    for (const f of outcome.report.errors) result(i, uri, f);
-    for (const f of outcome.report.warnings) result(i, uri, f);
+    const { errors, warnings } = findingsOf(outcome);
+    for (const f of errors) result(i, uri, f);
+    for (const f of warnings) result(i, uri, f);
   });
   return {
     $schema: SARIF_SCHEMA,

@@ -3,7 +3,7 @@ import { sanitize } from "../../core/text.js";
 import type { ValidationReport } from "../../image/validate.js";
 import { type Io, writeOut } from "../io.js";
 import { checksumSummary, findingLine, humanBytes, plural } from "../output.js";
-import type { Outcome, Reporter } from "./reporter.js";
+import { type Outcome, type Reporter, verdict } from "./reporter.js";
 
 /** The human lines for one report. */
 export function reportText(name: string, r: ValidationReport, verbose = false): string {
@@ -29,19 +29,22 @@ export function reportText(name: string, r: ValidationReport, verbose = false): 
   return `${lines.join("\n")}\n`;
 }
 
+/** The human lines for one outcome: its report's, or one FAIL line for a bug (told on stderr). */
+export function outcomeText(name: string, outcome: Outcome, verbose = false): string {
+  if ("report" in outcome) return reportText(name, outcome.report, verbose);
+  return `FAIL ${sanitize(name)} (internal error)\n`;
+}
+
 export function textReporter(io: Io, verbose: boolean): Reporter {
   const counts = { files: 0, ok: 0, invalid: 0, failed: 0 };
   return {
-    async file(name, outcome: Outcome) {
+    async file(name, outcome) {
       counts.files++;
-      if ("internal" in outcome) {
-        counts.failed++;
-        await writeOut(io.stdout, `FAIL ${sanitize(name)} (internal error)\n`);
-        return;
-      }
-      if (outcome.report.ok) counts.ok++;
+      const v = verdict(outcome);
+      if (v === "valid") counts.ok++;
+      else if (v === "internal error") counts.failed++;
       else counts.invalid++;
-      await writeOut(io.stdout, reportText(name, outcome.report, verbose));
+      await writeOut(io.stdout, outcomeText(name, outcome, verbose));
     },
     async end() {
       if (counts.files < 2) return;

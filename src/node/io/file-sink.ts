@@ -192,10 +192,10 @@ async function statOrUndefined(path: string, follow: boolean): Promise<Stats | u
  * What may be replaced at `path`: nothing (undefined), or a regular file (its stats, to keep
  * its mode), or a symbolic link (replaced itself, not its target). Refused (attack class G41):
  * a FIFO, a device, a directory or a socket, which the rename would replace with a regular
- * file (`extract x.dmg /dev/null` run as root replaced /dev/null), and the input itself
+ * file (`extract x.dmg /dev/null` run as root replaced /dev/null), and an input
  * (`extract x.dmg x.dmg` replaced the image being read).
  */
-async function replaceable(path: string, input: string | undefined): Promise<Stats | undefined> {
+async function replaceable(path: string, inputs: readonly string[]): Promise<Stats | undefined> {
   const here = await statOrUndefined(path, false);
   if (here === undefined) return undefined;
   const target = here.isSymbolicLink() ? await statOrUndefined(path, true) : here;
@@ -205,8 +205,10 @@ async function replaceable(path: string, input: string | undefined): Promise<Sta
       `refusing to replace ${path}: it is ${kind(target)}, not a regular file (write to standard output with "-" and redirect it instead)`,
     );
   }
-  if (input !== undefined && target !== undefined) {
-    const source = await statOrUndefined(input, true);
+  for (const input of inputs) {
+    if (target === undefined) break;
+    // An input that cannot be looked at cannot be read either: its own read reports why.
+    const source = await stat(input).catch(() => undefined);
     if (source !== undefined && source.dev === target.dev && source.ino === target.ino) {
       throw new DmgError(
         "IO_ERROR",
@@ -217,14 +219,25 @@ async function replaceable(path: string, input: string | undefined): Promise<Sta
   return here.isSymbolicLink() ? undefined : here;
 }
 
+/**
+ * Refuse `path` as an output before any work is done, as {@link writeFileAtomic} would: when it
+ * is a FIFO, a device, a directory or a socket, or one of `inputs` (the same file, by device
+ * and inode, also through a symbolic link).
+ *
+ * @throws DmgError IO_ERROR naming `path`.
+ */
+export async function checkOutputPath(path: string, inputs: readonly string[] = []): Promise<void> {
+  await replaceable(path, inputs);
+}
+
 /** Options of {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
   /** Leave aligned 4 KiB blocks of zeros (and skipped runs) as holes. */
   sparse?: boolean;
   /** Flush the file and its directory to disk before and after the rename. */
   sync?: boolean;
-  /** The file being read to make this one: never replaced. */
-  input?: string;
+  /** The file (or files) being read to make this one: never replaced. */
+  input?: string | readonly string[];
 }
 
 /**
@@ -260,7 +273,8 @@ export async function writeFileAtomic(
   if (typeof path !== "string" || path.length === 0) {
     throw new DmgError("INVALID_ARGUMENT", "output path must be a non-empty string");
   }
-  const existing = await replaceable(path, options.input);
+  const inputs = options.input === undefined ? [] : [options.input].flat();
+  const existing = await replaceable(path, inputs);
   let temp = "";
   let handle: FileHandle | undefined;
   for (let tries = 1; handle === undefined; tries++) {

@@ -22,6 +22,7 @@ const REASONS: Record<string, string> = {
   EIO: "input/output error",
   ENXIO: "no such device or address",
   ENOSPC: "no space left on device",
+  EFBIG: "file too large (a file size limit, ulimit -f, or the file system's largest file)",
   EROFS: "read-only file system",
   EXDEV: "not on the same file system",
   EEXIST: "file already exists",
