@@ -62,6 +62,12 @@ export {
   validateDmg,
 } from "./image/validate.js";
 export {
+  type HttpSource,
+  type HttpSourceOptions,
+  type HttpStats,
+  httpSource,
+} from "./sources/http.js";
+export {
   type ByteSource,
   blobSource,
   bytesSource,

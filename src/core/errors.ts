@@ -52,6 +52,11 @@ export const ErrorCodes = {
   READ_RANGE: "Requested range lies outside the virtual disk",
   INVALID_ARGUMENT: "An argument passed to the library is invalid",
   ABORTED: "The operation was cancelled through its AbortSignal",
+  // HTTP sources.
+  HTTP_NO_RANGES: "The HTTP server ignores Range requests and the file is too large to buffer",
+  HTTP_BAD_RESPONSE: "The HTTP server answered a range request with the wrong bytes or headers",
+  HTTP_REDIRECTS: "Too many HTTP redirects, a redirect loop, or a redirect to a non-HTTP URL",
+  SOURCE_CHANGED: "The remote file changed while it was being read",
   // Budgets: a distinct outcome from malformed input.
   BUDGET_PLIST_BYTES: "XML property list larger than the budget",
   BUDGET_RSRC_BYTES: "Resource fork larger than the budget",
@@ -66,6 +71,8 @@ export const ErrorCodes = {
   BUDGET_NAME_BYTES: "A name or string of the partition map is longer than the budget",
   BUDGET_TIME: "Operation ran past its deadline (a timeout signal fired)",
   BUDGET_STDIN_BYTES: "Standard input is larger than the command line's --max-stdin-bytes",
+  BUDGET_HTTP_REQUESTS: "An HTTP source made more requests than its maxRequests",
+  BUDGET_HTTP_BYTES: "An HTTP source received more bytes than its maxBytes",
 } as const;
 
 /** A stable error code. */
