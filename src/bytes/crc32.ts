@@ -18,6 +18,9 @@ const TABLES = (() => {
   return t;
 })();
 
+/** A CRC32 function: `crc` continued over `data` (node:zlib's `crc32` has this shape). */
+export type Crc32 = (data: Uint8Array, crc: number) => number;
+
 /** Continue a CRC-32 over `data`. Start with `crc = 0`. */
 export function crc32(data: Uint8Array, crc = 0): number {
   const t = TABLES;

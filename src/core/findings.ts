@@ -36,6 +36,26 @@ export class FindingList {
     } else this.dropped++;
   }
 
+  /**
+   * Add `f` as if it had been added when `kept` held `at` findings: a check that ends after
+   * later ones (the data fork's CRC, finished after the chunks) keeps its place in the report.
+   */
+  insert(at: number, f: Finding): void {
+    if (at >= this.kept.length) {
+      this.add(f);
+      return;
+    }
+    if (isBudgetCode(f.code)) this.overBudget = true;
+    this.kept.splice(at, 0, f);
+    // The list was full: the last finding that is not a budget stop is now past the cap.
+    if (this.kept.length > this.limit + this.stopsPastCap) {
+      let i = this.kept.length - 1;
+      while (i > at && isBudgetCode(this.kept[i].code)) i--;
+      this.kept.splice(i, 1);
+      this.dropped++;
+    }
+  }
+
   /** Add each of `list` (a loop, never a spread: `list` may hold millions). */
   addAll(list: Iterable<Finding>): void {
     for (const f of list) this.add(f);

@@ -2,7 +2,7 @@
  * Validation: structure (quick mode), then every chunk decoded and the three CRC32 levels
  * checked (data fork, each table, master), collected into a report instead of thrown.
  */
-import { crc32, crc32Combine, crc32Zeros } from "../bytes/crc32.js";
+import { type Crc32, crc32, crc32Combine, crc32Zeros } from "../bytes/crc32.js";
 import type { CodecDefaults } from "../codecs/registry.js";
 import { CORE_CODECS } from "../codecs/registry.js";
 import { DmgError, errorFinding, type Finding, warning } from "../core/errors.js";
@@ -12,7 +12,8 @@ import { Work } from "../core/work.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
 import { KOLY_FIELD } from "../format/koly.js";
 import { SECTOR_SIZE, UDIG, UDZE } from "../format/types.js";
-import { readExact, type SourceLike } from "../sources/source.js";
+import type { SourceLike } from "../sources/source.js";
+import { ForkCrc } from "./fork-crc.js";
 import { type DmgImage, sessionOf } from "./image.js";
 import { type OpenOptions, openWith, resolveOpenOptions } from "./open.js";
 import { ImageReader } from "./reader.js";
@@ -46,6 +47,8 @@ export interface ValidateHooks {
   prefetch?: (image: DmgImage) => ChunkPrefetch | undefined;
   /** The platform's default codecs (the core's when absent). */
   defaults?: CodecDefaults;
+  /** The platform's fastest CRC32 (node:zlib's is ten times the portable one). */
+  crc32?: Crc32;
 }
 
 /** A short description of the image, for reports. */
@@ -235,7 +238,7 @@ async function fullCheck(
   // Lanes decode ahead while the data fork is read for its checksum.
   const pool = hooks.prefetch?.(image);
   try {
-    await checkLevels(s, report, found, work, onProgress, pool);
+    await checkLevels(s, report, found, work, onProgress, pool, hooks.crc32 ?? crc32);
   } finally {
     await pool?.close();
   }
@@ -248,8 +251,9 @@ async function checkLevels(
   work: Work,
   onProgress: ((done: number, total: number) => void) | undefined,
   pool: ChunkPrefetch | undefined,
+  crc32Of: Crc32,
 ): Promise<void> {
-  const { index, source, memory } = s;
+  const { index, memory } = s;
   // A reader of its own, recording no index points: a validation decodes each chunk once, front
   // to back, and the image is closed after it, so points would only cost time.
   const reader = new ImageReader(s);
@@ -267,7 +271,7 @@ async function checkLevels(
     offset: number,
     code: "CRC_DATA_FORK" | "CRC_TABLE" | "CRC_MASTER",
     says: (got: string, want: string) => string,
-    table?: number,
+    { table, at }: { table?: number; at?: number } = {},
   ): ChecksumOutcome => {
     const outcome = compare(stored, got);
     const where = table === undefined ? {} : { table };
@@ -285,44 +289,39 @@ async function checkLevels(
     }
     if (outcome === "mismatch") {
       const message = says(hex32(got!), hex32(checksumCrc32(stored)!));
-      found.errors.add({ severity: "error", code, message, offset, ...where });
+      found.errors.insert(at ?? Number.POSITIVE_INFINITY, {
+        severity: "error",
+        code,
+        message,
+        offset,
+        ...where,
+      });
     }
     return outcome;
   };
 
-  // Level 1: the data fork, as stored.
-  let forkCrc: number | undefined;
-  if (k.dataForkChecksum.type === CHECKSUM_CRC32) {
-    forkCrc = 0;
-    const piece = Math.max(1, Math.min(1024 * 1024, k.dataForkLength));
-    let held = 0;
-    try {
-      memory.acquire(piece, "data fork checksum buffer");
-      held = piece;
-      // One buffer for every piece (the source may fill it instead of allocating).
-      const buffer = new Uint8Array(piece);
-      for (let p = 0; p < k.dataForkLength; p += piece) {
-        await work.pace(k.dataForkOffset + p);
-        const n = Math.min(piece, k.dataForkLength - p);
-        const bytes = await readExact(source, k.dataForkOffset + p, n, "data fork", buffer);
-        forkCrc = crc32(bytes, forkCrc);
-      }
-    } catch (e) {
-      if (thrownOut(e) || (e as DmgError).code === "BUDGET_TIME") throw e;
-      found.errors.add(errorFinding(e as DmgError));
-      forkCrc = undefined;
-    } finally {
-      memory.release(held);
-    }
-  }
-  report.checksums.dataFork = settle(
-    k.dataForkChecksum,
-    forkCrc,
-    "data fork",
-    k.fileOffset + KOLY_FIELD.dataForkChecksum,
-    "CRC_DATA_FORK",
-    (got, want) => `data fork CRC32 is ${got}, the trailer says ${want}`,
-  );
+  // Level 1, the data fork as stored, is checksummed from the reads of level 2 (one pass over
+  // the file, not two); level 2's lanes hand over the CRC32 of each payload they read.
+  const fork =
+    k.dataForkChecksum.type === CHECKSUM_CRC32
+      ? new ForkCrc(k.dataForkOffset, k.dataForkOffset + k.dataForkLength, crc32Of)
+      : undefined;
+  const source = s.source;
+  if (fork) s.source = fork.tap(source);
+  const forkAt = k.fileOffset + KOLY_FIELD.dataForkChecksum;
+  const settleFork = (got: number | undefined, at: number) =>
+    settle(
+      k.dataForkChecksum,
+      got,
+      "data fork",
+      forkAt,
+      "CRC_DATA_FORK",
+      (got, want) => `data fork CRC32 is ${got}, the trailer says ${want}`,
+      { at },
+    );
+  // Where level 1's findings go in the report: before level 2's.
+  const level1At = found.errors.kept.length;
+  if (!fork) report.checksums.dataFork = settleFork(undefined, level1At);
 
   // Level 2: every chunk decoded, each table's CRC32 over its decoded sectors (ignore chunks
   // left out, zero chunks counted as zeros through the CRC's zeros operator, in O(log n): a
@@ -351,7 +350,7 @@ async function checkLevels(
           } else {
             crc = tableCrc[t] ?? 0;
             for await (const piece of reader.chunkPieces(i, 0, bytes, meter, work)) {
-              crc = crc32(piece, crc);
+              crc = crc32Of(piece, crc);
             }
           }
           if (tableCrc[t] !== undefined) tableCrc[t] = crc;
@@ -377,8 +376,19 @@ async function checkLevels(
     }
   } finally {
     reader.close();
+    s.source = source;
     report.cost.bytesDecompressed = meter.total;
     s.produced += meter.total;
+  }
+  if (fork) {
+    let forkCrc: number | undefined;
+    try {
+      forkCrc = await fork.finish(source, work, memory);
+    } catch (e) {
+      if (thrownOut(e) || (e as DmgError).code === "BUDGET_TIME") throw e;
+      found.errors.insert(level1At, errorFinding(e as DmgError));
+    }
+    report.checksums.dataFork = settleFork(forkCrc, level1At);
   }
   s.tables.forEach((table, t) => {
     report.checksums.tables[t] = settle(
@@ -388,7 +398,7 @@ async function checkLevels(
       table.fileOffset,
       "CRC_TABLE",
       (got, want) => `table ${t} decodes to CRC32 ${got}, the table says ${want}`,
-      t,
+      { table: t },
     );
   });
 

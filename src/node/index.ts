@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 
+import * as zlib from "node:zlib";
 import { DmgError } from "../core/errors.js";
 import { type DmgImage, sessionOf } from "../image/image.js";
 import { resolveOpenOptions } from "../image/open.js";
@@ -20,7 +21,7 @@ import type { WorkerValidateOptions } from "../worker/protocol.js";
 import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
 import { writeFileAtomic } from "./io/file-sink.js";
 import { fileSource } from "./io/file-source.js";
-import { threadCount } from "./open.js";
+import { type ThreadOptions, threadCount } from "./open.js";
 import { ChunkPool } from "./parallel/parallel.js";
 import { nodeDeflate } from "./zlib/native-zlib.js";
 import { NODE_CODECS } from "./zlib/native-zlib-codec.js";
@@ -41,10 +42,11 @@ export { type AtomicWriteOptions, writeFileAtomic } from "./io/file-sink.js";
 export { fileSource } from "./io/file-source.js";
 export { openDmg, type ThreadOptions } from "./open.js";
 
-import type { ThreadOptions } from "./open.js";
-
 export { nodeDeflate } from "./zlib/native-zlib.js";
 export { NODE_CODECS, nativeZlibAvailable, nativeZlibCodec } from "./zlib/native-zlib-codec.js";
+
+/** node:zlib's CRC32 (Node 20.15 and later), ten times the portable one; else the portable one. */
+const nodeCrc32 = typeof zlib.crc32 === "function" ? zlib.crc32 : undefined;
 
 /** Options for {@link validateDmg} on Node. */
 export interface NodeValidateOptions extends ValidateOptions, ThreadOptions {}
@@ -63,6 +65,7 @@ export async function validateDmg(
   const hooks = (prefetch?: ValidateHooks["prefetch"]): ValidateHooks => ({
     defaults: NODE_CODECS,
     prefetch,
+    crc32: nodeCrc32,
   });
   if (typeof source !== "string") return validateWith(source, options, hooks());
   // The options are checked before the file is opened: misuse is thrown, not reported.
