@@ -465,3 +465,19 @@ describe("B11, G37: one element count for elements and attributes", () => {
     }
   });
 });
+
+describe("A4: a trailer whose forks run past the end of the file", () => {
+  it("says the file may be truncated when a middle part is missing and the trailer kept", async () => {
+    const whole = readFileSync(join(CORPUS, "real", "jhermsmeier_node-udif_zlib-compressed.dmg"));
+    const cut = new Uint8Array(whole.length - 4096);
+    cut.set(whole.subarray(0, whole.length - 4096 - 512));
+    cut.set(whole.subarray(whole.length - 512), cut.length - 512);
+    const e = await openDmg(cut).then(
+      () => undefined,
+      (x: unknown) => x as DmgError,
+    );
+    expect(e).toBeInstanceOf(DmgError);
+    expect(e?.code).toBe("KOLY_RANGE");
+    expect(e?.message).toMatch(/may be truncated/);
+  });
+});

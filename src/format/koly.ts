@@ -164,7 +164,7 @@ export function checkKolyRanges(k: Koly, fileSize: number): void {
     if (off < begin || off + len > end + slack) {
       throw new DmgError(
         "KOLY_RANGE",
-        `${name} range [${off}, ${off + len}) in the trailer lies outside the file's ${begin}..${end} (file size ${fileSize})`,
+        `${name} range [${off}, ${off + len}) in the trailer lies outside the file's ${begin}..${end} (file size ${fileSize})${off + len > end ? "; the file may be truncated (an incomplete download or copy)" : ""}`,
         fieldAt,
       );
     }
