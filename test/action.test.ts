@@ -178,6 +178,8 @@ describe("the GitHub Action", () => {
       sarif.runs[0].artifacts.map((a: { location: { uri: string } }) => a.location.uri),
     ).toEqual(["good.dmg", "bad.dmg"]);
     expect(log.find((s) => s.name === "Upload the SARIF log")?.ran).toBe(false);
+    // The runner's own Node.js is supported: the caller's Node.js version is left alone.
+    expect(log.find((s) => s.name === "Set up Node.js")?.ran).toBe(false);
     const fail = log.find((s) => s.name === "Fail on invalid images");
     expect(fail?.ran).toBe(true);
     expect(fail?.status).toBe(1);
