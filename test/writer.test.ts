@@ -596,6 +596,12 @@ describe("writeDmg", () => {
       }, // -1 not last
       { layout: "rsrc", partitions: [{ name: "\u0101", sectors: -1 }] }, // not Latin-1
       { layout: "both", partitions: [{ name: "x".repeat(256), sectors: -1 }] }, // over 255
+      { onProgress: "tick" as unknown as () => void }, // not a function
+      {
+        onProgress: () => {
+          throw new Error("caller's bug");
+        },
+      },
     ];
     for (const options of bad) {
       const e = await writeDmgBytes(randomBytes(20_000, 1), options).catch((x) => x);

@@ -7,6 +7,7 @@
 import { crc32 } from "../bytes/crc32.js";
 import { deflate } from "../codecs/zlib/pako.js";
 import { DmgError } from "../core/errors.js";
+import { progressOption } from "../core/options.js";
 import { checkSignal, Work } from "../core/work.js";
 import { crc32Checksum } from "../format/checksum.js";
 import { COMMENT, SECTOR_SIZE, TERMINATOR, UDIG, UDRW, UDZE, UDZO, ULFO } from "../format/types.js";
@@ -165,7 +166,7 @@ function resolveOptions(o: WriteOptions): Resolved {
     checksums: o.checksums !== false,
     comments: o.comments === true,
     deflate: o.deflate ?? defaultDeflate,
-    onProgress: o.onProgress,
+    onProgress: progressOption(o, "onProgress"),
     work: new Work(checkSignal(o.signal)),
   };
 }
@@ -275,8 +276,8 @@ class CountingSink {
  * tables' 40-byte entries; the resource fork, property list and trailer follow the data fork.
  *
  * @throws DmgError INVALID_ARGUMENT for bad options or a failing deflate function, IO_ERROR when
- *   the input cannot be read or the sink refuses bytes. An exception thrown by `onProgress`
- *   propagates unchanged (a way to cancel).
+ *   the input cannot be read or the sink refuses bytes; ABORTED when `signal` fires. An
+ *   `onProgress` that is not a function, or throws, is INVALID_ARGUMENT.
  */
 export async function writeDmg(
   input: SourceLike,
