@@ -4,7 +4,8 @@
  * pieces, the rest of an open `<data>` element's text is skipped; when the element closes,
  * its text is decoded straight from the bytes, with exact offsets.
  */
-import { base64Extent, decodeBase64 } from "./base64.js";
+import { DmgError } from "../core/errors.js";
+import { base64Extent, decodeBase64, decodeBase64Steps } from "./base64.js";
 import { isDataEndTag } from "./plist-bytes.js";
 import type { Frame } from "./plist-elements.js";
 
@@ -31,6 +32,27 @@ export function skipData(xml: Uint8Array, f: Frame | undefined, next: number): n
 }
 
 /**
+ * Decode the text of `f`, a `<data>` element whose text {@link skipData} just skipped, in
+ * steps: the element may hold 80 MB of base64, too much to decode between two turns of the
+ * event loop when its end tag is read. A text that fails to decode is left to
+ * {@link dataValue}, which tells a bad text from one saxes must parse after all.
+ */
+export function* predecode(
+  xml: Uint8Array,
+  f: Frame | undefined,
+  fileOffset: number,
+  maxBytes: number,
+): Generator<void, void, void> {
+  if (f?.name !== "data" || f.rawEnd === undefined || f.rawEnd < 0 || f.decoded) return;
+  try {
+    const text = xml.subarray(f.textByte, f.rawEnd);
+    f.decoded = yield* decodeBase64Steps(text, fileOffset + f.textByte, maxBytes);
+  } catch (e) {
+    if (!(e instanceof DmgError)) throw e;
+  }
+}
+
+/**
  * The bytes of the closed `<data>` element `f`. A `<data>` element's text without markup or
  * references is its bytes (line ends aside, which base64 skips): it is decoded from them, with
  * exact offsets. Otherwise (comments, CDATA, references) from what saxes made of it.
@@ -46,6 +68,7 @@ export function dataValue(
   fileOffset: number,
   maxBytes: number,
 ): Uint8Array {
+  if (f.decoded) return f.decoded;
   const skipped = f.rawEnd !== undefined && f.rawEnd >= 0;
   const end = skipped ? (f.rawEnd as number) : tagStart; // the '<' of </data>
   const raw = end >= f.textByte ? xml.subarray(f.textByte, end) : undefined;

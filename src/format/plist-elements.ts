@@ -40,6 +40,8 @@ export interface Frame {
   textByte: number;
   /** A `<data>` element: where its base64-only text ends (-1: it is not base64 only). */
   rawEnd?: number;
+  /** A skipped `<data>` element's bytes, decoded between pieces before its end tag is read. */
+  decoded?: Uint8Array;
   role: number;
   /** Text pieces of a leaf element, joined once at its end. */
   text: string[];

@@ -8,7 +8,7 @@ import { at, DmgError } from "../core/errors.js";
 import { type Budget, checkBudget } from "../core/limits.js";
 import type { PlistValue } from "./plist.js";
 import { doctypeStart, internalSubsetStart, isXmlSpace, Positions } from "./plist-bytes.js";
-import { dataValue, SkippedNotBase64, skipData } from "./plist-data.js";
+import { dataValue, predecode, SkippedNotBase64, skipData } from "./plist-data.js";
 import {
   checkPlacement,
   elementLimit,
@@ -106,7 +106,11 @@ class TreeBuilder {
         const piece = decoder.decode(xml.subarray(next, end));
         positions.add(next, end - next, piece.length);
         parser.write(piece);
-        next = this.skip ? skipData(xml, this.stack[this.stack.length - 1], end) : end;
+        if (this.skip) {
+          const open = this.stack[this.stack.length - 1];
+          next = skipData(xml, open, end);
+          yield* predecode(xml, open, this.fileOffset, this.budget.maxPlistBytes);
+        } else next = end;
         yield;
       }
       parser.close();

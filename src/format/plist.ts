@@ -49,6 +49,8 @@ export type PlistValue =
 
 /** Bytes of the plist decoded and handed to saxes at a time. */
 const PIECE_BYTES = 256 * 1024;
+/** Bytes of the plist scanned for NUL bytes and non-ASCII bytes in one step. */
+const SCAN_BYTES = 4 * 1024 * 1024;
 
 /**
  * Parse an XML property list into its value tree.
@@ -81,18 +83,25 @@ function* plistValueSteps(
 ): Generator<void, PlistValue, void> {
   // Attack class A5 / B11: the plist is held whole, so its size is bounded before anything else.
   checkBudget(budget, "maxPlistBytes", xml.length, { offset: fileOffset });
-  // Attack class B14: a NUL byte is never XML; saying so here gives its exact offset.
-  const nul = xml.indexOf(0);
-  if (nul >= 0) {
-    throw new DmgError(
-      "PLIST_MALFORMED",
-      `XML property list holds a NUL byte at ${at(fileOffset + nul)}`,
-      fileOffset + nul,
-    );
+  // Attack class B14: a NUL byte is never XML; saying so here gives its exact offset. Checked
+  // a slice at a time, with a step between slices: a 128 MiB plist takes ~200 ms to scan.
+  let ascii = true;
+  for (let from = 0; from < xml.length; from += SCAN_BYTES) {
+    const slice = xml.subarray(from, from + SCAN_BYTES);
+    const nul = slice.indexOf(0);
+    if (nul >= 0) {
+      throw new DmgError(
+        "PLIST_MALFORMED",
+        `XML property list holds a NUL byte at ${at(fileOffset + from + nul)}`,
+        fileOffset + from + nul,
+      );
+    }
+    ascii &&= isAscii(slice);
+    yield;
   }
   // Attack class B14: invalid UTF-8, refused before parsing so that where it lies does not
   // depend on which piece it falls in.
-  const bad = isAscii(xml) ? -1 : firstInvalidUtf8(xml);
+  const bad = ascii ? -1 : firstInvalidUtf8(xml);
   if (bad >= 0) {
     throw new DmgError(
       "PLIST_MALFORMED",

@@ -7,9 +7,9 @@ import { CORE_CODECS, type CodecDefaults, codecTable } from "../codecs/registry.
 import { DmgError, type Finding, warning } from "../core/errors.js";
 import { type Budget, checkBudget, overBudget, resolveBudget } from "../core/limits.js";
 import { booleanOption, codecsOption, optionsObject, readOption } from "../core/options.js";
-import { checkSignal, Work } from "../core/work.js";
+import { checkSignal, runPaced, Work } from "../core/work.js";
 import { checkKolyRanges, KOLY_FIELD } from "../format/koly.js";
-import { checkMishLayout, parseMish } from "../format/mish.js";
+import { checkMishLayout, parseMishSteps } from "../format/mish.js";
 import { type SourceLike, toSource } from "../sources/source.js";
 import { buildChunkIndex, type LocatedTable } from "./chunk-index.js";
 import { type DmgImage, newImage } from "./image.js";
@@ -110,7 +110,7 @@ export async function openWith(
   for (let t = 0; t < map.blkx.length; t++) {
     await work.pace();
     const res = map.blkx[t];
-    const mish = parseMish(res.data, res.fileOffset, { table: t });
+    const mish = await runPaced(parseMishSteps(res.data, res.fileOffset, { table: t }), work);
     entries += mish.count;
     // Entries (comments and terminators included) are bounded before more tables are parsed.
     const most = budget.maxChunks + 2 * budget.maxTables;
