@@ -317,3 +317,32 @@ describe("G40: strings from the file are shown safely", () => {
     await img.close();
   });
 });
+
+describe("G43: the cap on open decoders closes the ones idle longest", () => {
+  it("keeps the decoder of a stream read steadily while others come and go", async () => {
+    // Compressible (zlib chunks, decoded by a codec), yet different at every offset.
+    const disk = new Uint8Array(12 * 1024 * 1024).map((_, i) => ((i >> 7) * 31 + (i & 3)) & 0xff);
+    const image = await writeDmgBytes(disk, { chunkSectors: 2048 });
+    const img = await openDmg(image);
+    const steady = img.stream(0, 1024 * 1024)[Symbol.asyncIterator]();
+    let read = 0;
+    const others = [];
+    for (let k = 1; k <= 11; k++) {
+      const r = await steady.next();
+      read += (r.value as Uint8Array).length;
+      // A new stream on chunk k, left open after one piece.
+      const it = img.stream(k * 1024 * 1024, 1024 * 1024)[Symbol.asyncIterator]();
+      await it.next();
+      others.push(it);
+    }
+    for (let r = await steady.next(); !r.done; r = await steady.next()) {
+      read += (r.value as Uint8Array).length;
+    }
+    expect(read).toBe(1024 * 1024);
+    // Had its decoder been closed, the steady stream would have decoded its chunk again from
+    // the start. (The others' pieces are counted when their streams end.)
+    expect(img.stats().bytesDecompressed).toBe(1024 * 1024);
+    for (const it of others) await it.return?.(undefined);
+    await img.close();
+  });
+});

@@ -290,6 +290,9 @@ export class ImageReader {
 
   /** One step of `cursor`, during which it is busy (never closed as idle); adapts the step. */
   private async step(cursor: ChunkCursor, max: number): Promise<Uint8Array> {
+    // Used now: the most recent, so that the cap closes the readers idle longest (a stream
+    // read steadily must not lose its decoder because it was opened first).
+    if (this.open?.cursor === cursor) this.deps.readers?.touch(this);
     this.busy = true;
     const started = now();
     try {
