@@ -33,6 +33,12 @@ type Parallel = typeof import("../src/node/parallel/parallel.js");
 type Disk = typeof import("../src/node/io/write-disk.js");
 type Image = typeof import("../src/image/image.js");
 type WorkModule = typeof import("../src/core/work.js");
+type LaneModule = typeof import("../src/node/parallel/parallel-worker.js");
+type Registry = typeof import("../src/codecs/registry.js");
+type Codecs = typeof import("../src/node/zlib/native-zlib-codec.js");
+type Limits = typeof import("../src/core/limits.js");
+type Input = typeof import("../src/codecs/input.js");
+type Sources = typeof import("../src/sources/source.js");
 
 const ROOT = join(import.meta.dirname, "..");
 const MiB = 1024 * 1024;
@@ -42,6 +48,12 @@ let parallel: Parallel;
 let disk: Disk;
 let imageModule: Image;
 let work: WorkModule;
+let lanes: LaneModule;
+let registry: Registry;
+let codecs: Codecs;
+let limits: Limits;
+let input: Input;
+let sources: Sources;
 
 /** Newest modification time of the sources. */
 function newest(d: string): number {
@@ -65,6 +77,12 @@ beforeAll(async () => {
   disk = await load("node", "io", "write-disk.js");
   imageModule = await load("image", "image.js");
   work = await load("core", "work.js");
+  lanes = await load("node", "parallel", "parallel-worker.js");
+  registry = await load("codecs", "registry.js");
+  codecs = await load("node", "zlib", "native-zlib-codec.js");
+  limits = await load("core", "limits.js");
+  input = await load("codecs", "input.js");
+  sources = await load("sources", "source.js");
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -261,6 +279,134 @@ describe("the pool of lanes", () => {
     },
     60_000,
   );
+});
+
+/**
+ * A 1 MiB zlib chunk, then an 8 MiB bzip2 chunk that is a task of its own: the second lane
+ * spends a second or more on it, the first is done with its chunk in milliseconds.
+ */
+let slow: Uint8Array | undefined;
+function slowImage(): Uint8Array {
+  if (slow) return slow;
+  const data = fillContent(
+    {
+      seed: 5,
+      parts: [
+        ["text", 1],
+        ["random", 1],
+      ],
+    },
+    8 * MiB,
+  );
+  const big: DiskChunk = {
+    type: UDBZ,
+    sectors: data.length / SECTOR_SIZE,
+    data,
+    payload: bzip2(data, 9),
+  };
+  const tables = [
+    { name: "slow", dataOffset: 0, checksum: true, chunks: [chunk("zlib", 2048, 3), big] },
+  ];
+  slow = assemble({ layout: "xml", tables, dataForkChecksum: false, masterChecksum: true }).image;
+  return slow;
+}
+
+/** The reason AbortSignal.timeout gives. */
+const deadline = () => new DOMException("The operation was aborted due to timeout", "TimeoutError");
+
+describe.runIf(haveBzip2())("cancellation of parallel decoding", () => {
+  it("stops waiting for a lane when the deadline passes, and reports BUDGET_TIME", async () => {
+    const path = file("slow-validate.dmg", slowImage());
+    const controller = new AbortController();
+    let fired = false;
+    // The deadline passes once the first chunk is in: the consumer is then waiting for the
+    // second, which its lane needs a second or more for.
+    const onProgress = (done: number) => {
+      if (done > 0 && !fired) {
+        fired = true;
+        setTimeout(() => controller.abort(deadline()), 0);
+      }
+    };
+    const r = await lib.validateDmg(path, { threads: 2, signal: controller.signal, onProgress });
+    expect(r.errors.map((f) => [f.code, f.chunk])).toEqual([["BUDGET_TIME", 1]]);
+    // Stopped before the second chunk: its lane's result was not waited for.
+    expect(r.cost.chunksDecoded).toBe(1);
+    expect(r.cost.bytesDecompressed).toBeLessThanOrEqual(MiB);
+  }, 60_000);
+
+  it("stops within AbortSignal.timeout, well before the end", async () => {
+    const path = file("slow-timeout.dmg", slowImage());
+    const r = await lib.validateDmg(path, { threads: 2, signal: AbortSignal.timeout(200) });
+    expect(r.errors[0]?.code).toBe("BUDGET_TIME");
+    // Two chunks, one a second or more of decoding: never both within 200 ms.
+    expect(r.cost.chunksDecoded).toBeLessThan(2);
+  }, 60_000);
+
+  it.each(["crc", "data"] as const)(
+    "take() fails with the signal's code while a lane works (%s)",
+    async (mode) => {
+      const path = file(`slow-pool-${mode}.dmg`, slowImage());
+      const image = await lib.openDmg(path);
+      try {
+        const controller = new AbortController();
+        const s = imageModule.sessionOf(image);
+        const pool = parallel.ChunkPool.start(s, { threads: 2, mode, signal: controller.signal });
+        expect(pool).toBeDefined();
+        let bytes = 0;
+        const onPiece = async (p: Uint8Array) => {
+          bytes += p.length;
+        };
+        expect(await pool!.take(0, onPiece)).toMatchObject({ done: true });
+        const second = pool!.take(1, onPiece);
+        if (mode === "crc") controller.abort(deadline());
+        else controller.abort();
+        const code = mode === "crc" ? "BUDGET_TIME" : "ABORTED";
+        await expect(second).rejects.toMatchObject({ code, offset: s.index.offset[1] });
+        // At most the piece in hand when the signal fired, never the whole chunk.
+        expect(bytes).toBeLessThan(MiB + 8 * MiB);
+        await pool!.close();
+      } finally {
+        await image.close();
+      }
+    },
+    60_000,
+  );
+
+  it("a lane in this thread stops in the middle of a chunk", async () => {
+    const bytes = slowImage();
+    const image = await lib.openDmg(bytes);
+    try {
+      const ix = imageModule.sessionOf(image).index;
+      const fields = [
+        1,
+        ix.type[1],
+        ix.table[1],
+        ix.tableChunk[1],
+        ix.sectorCount[1],
+        ix.offset[1],
+        ix.length[1],
+      ];
+      const deps = {
+        source: sources.bytesSource(bytes),
+        memory: new limits.MemoryMeter(32 * MiB),
+        codecs: await registry.loadCodecs(codecs.NODE_CODECS),
+        buffers: new input.InputBuffers(),
+      };
+      const records: number[] = [];
+      const config = { mode: "crc" as const, memory: 32 * MiB, slab: MiB, slabs: 3 };
+      const lane = new lanes.Lane(deps, config, (b) => records.push(...b.records));
+      const run = lane.run({ id: 0, chunks: new Float64Array(fields) });
+      lane.stop();
+      await run.catch(() => undefined);
+      // No record that the chunk ended: its decoding was cut short, not run to its end.
+      const ended = records
+        .filter((_, k) => k % lanes.RECORD === 2)
+        .filter((v) => v === lanes.ENDED);
+      expect(ended).toEqual([]);
+    } finally {
+      await image.close();
+    }
+  }, 60_000);
 });
 
 describe("--threads", () => {

@@ -50,6 +50,16 @@ describe("validateInWorker", () => {
     });
   });
 
+  it("keeps a deadline longer than a timer can hold", async () => {
+    // setTimeout holds at most 2^31 - 1 ms: a longer delay fires after 1 ms, which killed the
+    // worker at once; AbortSignal.timeout refuses delays past 2^32 - 1.
+    for (const timeoutMs of [2 ** 31 + 5, 2 ** 40]) {
+      const report = await validateInWorker(namedImage("long"), { timeoutMs });
+      expect(report.errors).toEqual([]);
+      expect(report.ok).toBe(true);
+    }
+  }, 60_000);
+
   it("stops a long validation at its deadline with BUDGET_TIME, and the process goes on", async () => {
     const slow = zlibZeros(4096); // 4 GiB of zlib zeros in 4 MB: seconds of work
     const report = await validateInWorker(slow, { timeoutMs: 200 });

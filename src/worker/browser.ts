@@ -2,15 +2,14 @@
  * `validateInWorker` in browsers and other Web Worker hosts: validation in a module worker of
  * its own (worker/entry.ts), terminated at its deadline whatever it is doing, so that the
  * page never freezes and a validation can always be stopped. Browsers give workers no heap
- * limit: the library's budgets are the bound there (`maxHeapMb` is not used).
+ * limit: the library's budgets are the bound there (`maxHeapMb` is checked, not used).
  */
 import { DmgError } from "../core/errors.js";
-import { type Budget, resolveBudget } from "../core/limits.js";
-import { booleanOption, optionsObject, readOption } from "../core/options.js";
-import { abortError, checkSignal } from "../core/work.js";
+import { readOption } from "../core/options.js";
+import { abortError } from "../core/work.js";
 import type { ValidationReport } from "../image/validate.js";
 import {
-  checkTimeout,
+  parseWorkerOptions,
   supervise,
   type WorkerReply,
   type WorkerRequest,
@@ -42,12 +41,7 @@ export function validateInWorker(
   source: Uint8Array | ArrayBuffer | Blob,
   options: BrowserWorkerOptions = {},
 ): Promise<ValidationReport> {
-  const o = optionsObject(options);
-  const timeoutMs = checkTimeout(readOption(o, "timeoutMs"));
-  const quick = booleanOption(o, "quick", false);
-  const strict = booleanOption(o, "strict", true);
-  const budget = resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined);
-  const signal = checkSignal(readOption(o, "signal"));
+  const { options: o, timeoutMs, quick, strict, budget, signal } = parseWorkerOptions(options);
   const url = (readOption(o, "workerUrl") as string | URL | undefined) ?? defaultWorkerUrl();
   const WorkerClass = (globalThis as { Worker?: new (url: string | URL, o: object) => WebWorker })
     .Worker;

@@ -9,8 +9,9 @@
  * (Node), it can be terminated at any moment, and the caller's thread goes on untouched.
  */
 import { DmgError, type ErrorCode } from "../core/errors.js";
-import type { Budget } from "../core/limits.js";
-import { abortError } from "../core/work.js";
+import { type Budget, resolveBudget } from "../core/limits.js";
+import { booleanOption, optionsObject, readOption } from "../core/options.js";
+import { abortError, checkSignal } from "../core/work.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
 
 /** Options of `validateInWorker`. */
@@ -24,7 +25,7 @@ export interface WorkerValidateOptions {
   /**
    * The deadline, in milliseconds (default 60,000). The worker stops itself there (the report
    * then has BUDGET_TIME); one second later it is terminated whatever it is doing, with the
-   * same report.
+   * same report. Deadlines past 2^31 - 1 ms (24.8 days, the longest a timer holds) end there.
    */
   timeoutMs?: number;
   /** Node: the worker's heap limit in MiB (default 256); past it, a BUDGET_WORKING_MEMORY report. */
@@ -55,6 +56,17 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_HEAP_MB = 256;
 /** How long after its deadline a worker that has not answered is terminated. */
 export const GRACE_MS = 1000;
+/**
+ * The longest delay a timer holds: setTimeout (Node and browsers) fires a longer one at once,
+ * and AbortSignal.timeout refuses one past 2^32 - 1, so a deadline of weeks ended the
+ * validation on the spot.
+ */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A delay for setTimeout or AbortSignal.timeout: `ms`, or the longest a timer holds. */
+export function timerDelay(ms: number): number {
+  return Math.min(ms, MAX_TIMER_MS);
+}
 
 /** Milliseconds from `options`, checked. */
 export function checkTimeout(ms: unknown): number {
@@ -63,6 +75,45 @@ export function checkTimeout(ms: unknown): number {
     throw new DmgError("INVALID_ARGUMENT", "timeoutMs must be a positive integer");
   }
   return ms;
+}
+
+/** A worker's heap limit in MiB from `options`, checked. */
+export function checkHeapLimit(mb: unknown): number {
+  if (mb === undefined) return DEFAULT_HEAP_MB;
+  if (typeof mb !== "number" || !Number.isSafeInteger(mb) || mb < 8) {
+    throw new DmgError("INVALID_ARGUMENT", "maxHeapMb must be an integer of at least 8");
+  }
+  return mb;
+}
+
+/** The options of `validateInWorker`, read once and checked, as every platform takes them. */
+export interface WorkerCall {
+  /** The options object, for the platform's own options. */
+  options: object;
+  timeoutMs: number;
+  heapMb: number;
+  quick: boolean;
+  strict: boolean;
+  budget: Budget;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * Read and check the options of `validateInWorker` (every platform's).
+ *
+ * @throws DmgError INVALID_ARGUMENT
+ */
+export function parseWorkerOptions(options: unknown): WorkerCall {
+  const o = optionsObject(options);
+  return {
+    options: o,
+    timeoutMs: checkTimeout(readOption(o, "timeoutMs")),
+    heapMb: checkHeapLimit(readOption(o, "maxHeapMb")),
+    quick: booleanOption(o, "quick", false),
+    strict: booleanOption(o, "strict", true),
+    budget: resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined),
+    signal: checkSignal(readOption(o, "signal")),
+  };
 }
 
 /**
@@ -81,7 +132,7 @@ export async function serveRequest(
       budget: request.budget,
       quick: request.quick,
       strict: request.strict,
-      signal: AbortSignal.timeout(request.timeoutMs),
+      signal: AbortSignal.timeout(timerDelay(request.timeoutMs)),
     });
     return { report };
   } catch (e) {
@@ -152,7 +203,7 @@ export function supervise(
     };
     const timer = setTimeout(
       () => settle(() => resolve(timedOutReport(request.quick === true, request.timeoutMs))),
-      request.timeoutMs + GRACE_MS,
+      timerDelay(request.timeoutMs + GRACE_MS),
     );
     const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
     signal?.addEventListener("abort", onAbort);

@@ -74,7 +74,7 @@ export async function writeDisk(
     onProgress?.(done);
   };
   try {
-    if (wanted) pool = ChunkPool.start(s, { threads, mode: "data" });
+    if (wanted) pool = ChunkPool.start(s, { threads, mode: "data", signal: work.signal });
     for (let i = 0; i < index.count; i++) {
       await work.pace(index.offset[i]);
       const size = index.sectorCount[i] * SECTOR_SIZE;

@@ -25,9 +25,6 @@ export interface Task {
   chunks: Float64Array;
 }
 
-/** A lane returns to its thread's event loop after about this many decoded bytes. */
-const YIELD_BYTES = 1024 * 1024;
-
 /** Numbers per record in {@link Batch.records}: chunk, data bytes, status, CRC32, decoded bytes. */
 export const RECORD = 5;
 /** Record status: the chunk goes on in the next batch; it ended; it failed (next error). */
@@ -147,6 +144,13 @@ export class Lane {
   private records: number[] = [];
   private errors: ErrorData[] = [];
   private stopped = false;
+  /**
+   * Paces the lane's decoding, which gives the thread's event loop (the consumer, messages)
+   * a turn after each slice of work, and cuts a chunk short once the lane is stopped: a lane
+   * in the consumer's thread must not go on decoding for an operation that has ended.
+   */
+  private readonly cancel = new AbortController();
+  private readonly work = new Work(this.cancel.signal);
 
   constructor(
     private readonly deps: LaneDeps,
@@ -164,9 +168,10 @@ export class Lane {
     this.wake?.();
   }
 
-  /** Stop at the next chunk or slab: the consumer has gone. */
+  /** Stop now, in the middle of a chunk: the consumer has gone. */
   stop(): void {
     this.stopped = true;
+    this.cancel.abort();
     this.wake?.();
   }
 
@@ -175,16 +180,7 @@ export class Lane {
     const index = taskIndex(task.chunks);
     const reader = new ImageReader({ ...this.deps, index });
     const meter = new DecompressMeter(UNLIMITED);
-    const work = new Work();
-    let sinceYield = 0;
     for (let j = 0; j < index.count && !this.stopped; j++) {
-      // Decoding continues through resolved promises without ever returning to the event
-      // loop: let the thread's other work (the consumer, messages) in now and then.
-      if (sinceYield >= YIELD_BYTES) {
-        sinceYield = 0;
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-      sinceYield += index.sectorCount[j] * SECTOR_SIZE;
       const chunk = task.chunks[j * TASK_FIELDS];
       const before = meter.total;
       let crc = 0;
@@ -194,14 +190,15 @@ export class Lane {
           0,
           index.sectorCount[j] * SECTOR_SIZE,
           meter,
-          work,
+          this.work,
         )) {
           if (this.config.mode === "crc") crc = crcOf(piece, crc);
           else await this.copy(task.id, chunk, piece);
         }
         this.record(chunk, ENDED, crc, meter.total - before);
       } catch (e) {
-        if (!(e instanceof DmgError)) throw e;
+        // Stopped: the chunk was cut short, it did not fail.
+        if (!(e instanceof DmgError) || this.stopped) throw e;
         this.errors.push(errorData(e));
         this.record(chunk, FAILED, 0, meter.total - before);
         if (this.config.mode === "data") break;

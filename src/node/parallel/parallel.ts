@@ -11,18 +11,17 @@
  * stop; the consumer then decodes the rest itself with the whole budget, from the exact byte
  * where the lane stopped.
  */
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
 import os from "node:os";
-import { fileURLToPath } from "node:url";
 import type { Worker } from "node:worker_threads";
 import { InputBuffers } from "../../codecs/input.js";
 import type { DmgError } from "../../core/errors.js";
 import { MemoryMeter, outputLimit } from "../../core/limits.js";
+import { abortError } from "../../core/work.js";
 import { isCompressed, isZeroFill, SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
 import type { Session } from "../../image/session.js";
 import { fileDescriptor } from "../io/file-source.js";
+import { builtModule, startWorker } from "../worker/spawn.js";
 import {
   type Batch,
   CONTINUES,
@@ -120,24 +119,6 @@ function operationLimit(s: Session): number {
   return outputLimit(s.budget, s.source.size);
 }
 
-/**
- * node:worker_threads' Worker, loaded when the first thread starts: most runs start none (a
- * zlib image decodes as fast as it is written), and loading it costs ~2 MB of resident memory.
- */
-let workerClass: typeof Worker | undefined;
-function newWorker(script: URL, workerData: LaneStart): Worker {
-  workerClass ??= (
-    createRequire(import.meta.url)("node:worker_threads") as { Worker: typeof Worker }
-  ).Worker;
-  return new workerClass(script, { workerData });
-}
-
-/** The worker entry point next to this module; undefined where there is none (untranspiled sources). */
-function workerScript(): URL | undefined {
-  const url = new URL("./parallel-thread.js", import.meta.url);
-  return existsSync(fileURLToPath(url)) ? url : undefined;
-}
-
 /** Lanes decoding the chunks of one image ahead of a consumer that takes them in disk order. */
 export class ChunkPool {
   private readonly lanes: LaneSlot[] = [];
@@ -148,7 +129,14 @@ export class ChunkPool {
   /** Chunks the lanes reported failed so far. */
   private failures = 0;
   private closing: Promise<void> | undefined;
-  private signal: (() => void) | undefined;
+  /** Resolves the consumer's wait for a lane. */
+  private waiter: (() => void) | undefined;
+  /** The operation's cancellation, and what stops the lanes when it fires. */
+  private signal: AbortSignal | undefined;
+  private readonly onAbort = () => {
+    void this.close();
+    this.wake();
+  };
 
   private constructor(
     private readonly index: ChunkIndex,
@@ -169,21 +157,29 @@ export class ChunkPool {
   /**
    * Start a pool for the image of session `s`, with `threads` lanes at most, for the chunks
    * from `from` on (`decompressed` bytes were decoded before them); data mode hands chunks'
-   * bytes to the consumer, CRC mode only their CRC32s. Returns undefined when parallel
+   * bytes to the consumer, CRC mode only their CRC32s. When `signal` fires, the lanes stop at
+   * once and {@link take} fails as a single thread would. Returns undefined when parallel
    * decoding would not help or cannot be had: one thread, one task, a budget too small to
-   * share, a source that is not a file, or codecs of the caller's that workers do not have.
+   * share, a source that is not a file, codecs of the caller's that workers do not have, or a
+   * signal that has fired.
    */
   static start(
     s: Session,
-    options: { threads: number; mode: LaneConfig["mode"]; from?: number; decompressed?: number },
+    options: {
+      threads: number;
+      mode: LaneConfig["mode"];
+      from?: number;
+      decompressed?: number;
+      signal?: AbortSignal;
+    },
   ): ChunkPool | undefined {
     const { index, memory, source } = s;
     const fd = fileDescriptor(source);
-    if (fd === undefined || !defaultCodecs(s)) return undefined;
+    if (fd === undefined || !defaultCodecs(s) || options.signal?.aborted) return undefined;
     const left = operationLimit(s) - (options.decompressed ?? 0);
     const { order, starts, taskOf } = planTasks(index, options.from ?? 0, left);
     const budget = s.budget.maxWorkingMemory;
-    const script = workerScript();
+    const script = builtModule("./parallel-thread.js", import.meta.url);
     // One share per lane, and one left to the consumer for what it does itself.
     const lanes = Math.min(options.threads, Math.floor(budget / MIN_SHARE) - 1, starts.length);
     if (!script || !(lanes >= 2)) return undefined;
@@ -195,6 +191,10 @@ export class ChunkPool {
     }
     const window = options.mode === "data" ? lanes : 4 * lanes;
     const pool = new ChunkPool(index, order, starts, taskOf, memory, lanes * share, window);
+    // A deadline or a cancellation stops the lanes even while the consumer is elsewhere
+    // (writing, decoding a chunk itself): no thread goes on decoding for an ended operation.
+    pool.signal = options.signal;
+    pool.signal?.addEventListener("abort", pool.onAbort, { once: true });
     const config: LaneConfig = { mode: options.mode, memory: share, slab: SLAB, slabs: SLABS };
     for (let k = 0; k < lanes; k++) {
       const slot: LaneSlot = { batches: [], rec: 0, at: 0, err: 0, busy: false, dead: false };
@@ -207,7 +207,7 @@ export class ChunkPool {
       } else {
         const start: LaneStart = { lane: "dmg-validate", fd, size: source.size, config };
         try {
-          const worker = newWorker(script, start);
+          const worker = startWorker(script, { workerData: start });
           worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));
           worker.on("error", () => pool.laneDied(slot));
           worker.on("exit", () => pool.laneDied(slot));
@@ -275,15 +275,26 @@ export class ChunkPool {
   }
 
   private wake(): void {
-    const s = this.signal;
-    this.signal = undefined;
-    s?.();
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.();
   }
 
+  /** Until a lane reports, dies, or the signal fires (its listener wakes the consumer too). */
   private changed(): Promise<void> {
     return new Promise((resolve) => {
-      this.signal = resolve;
+      this.waiter = resolve;
     });
+  }
+
+  /**
+   * The signal has fired: stop the lanes and fail as a single thread does at chunk `i`,
+   * BUDGET_TIME for a deadline, else ABORTED. A deadline passing while the consumer waits for
+   * a lane must not wait for the lane's task: a task of bzip2 chunks is seconds of work.
+   */
+  private async aborted(signal: AbortSignal, i: number): Promise<never> {
+    await this.close();
+    throw abortError(signal, this.index.offset[i]);
   }
 
   /** Done with batches[0] of `slot`: its slab goes back to the lane. */
@@ -298,8 +309,12 @@ export class ChunkPool {
   /**
    * Chunk `i` (chunks must be taken in increasing order): its bytes go to `onPiece` (data mode;
    * each piece is valid until the returned promise resolves), then its outcome is returned.
+   *
+   * @throws DmgError BUDGET_TIME (a deadline) or ABORTED once the pool's signal has fired,
+   *   the lanes then stopped
    */
   async take(i: number, onPiece?: (piece: Uint8Array) => Promise<void>): Promise<Taken> {
+    if (this.signal?.aborted) return this.aborted(this.signal, i);
     const t = this.taskOf[i];
     let from = 0;
     // Zero chunks are nobody's; past the last task (the decompression budget) the consumer
@@ -311,6 +326,7 @@ export class ChunkPool {
       this.dispatch();
     }
     for (;;) {
+      if (this.signal?.aborted) return this.aborted(this.signal, i);
       const lane = this.tasks[t].lane;
       const slot = lane < 0 ? undefined : this.lanes[lane];
       const b = slot?.batches[0];
@@ -351,6 +367,7 @@ export class ChunkPool {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.failed = true;
+      this.signal?.removeEventListener("abort", this.onAbort);
       this.memory.release(this.reserved);
       this.reserved = 0;
       for (const slot of this.lanes) slot.local?.stop();

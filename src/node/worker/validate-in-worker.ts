@@ -4,33 +4,19 @@
  * and cancellation. The way to run the parser on uploads: a bug in it, or an input no budget
  * foresaw, costs one thread, never the server.
  */
-
-import { createRequire } from "node:module";
-import type { Worker } from "node:worker_threads";
 import { DmgError } from "../../core/errors.js";
-import type { Budget } from "../../core/limits.js";
-import { resolveBudget } from "../../core/limits.js";
-import { booleanOption, optionsObject, readOption } from "../../core/options.js";
-import { abortError, checkSignal } from "../../core/work.js";
+import { abortError } from "../../core/work.js";
 import type { ValidationReport } from "../../image/validate.js";
 import { failedReport } from "../../image/validate.js";
 import {
-  checkTimeout,
-  DEFAULT_HEAP_MB,
   outOfMemoryReport,
+  parseWorkerOptions,
   supervise,
   type WorkerRequest,
   type WorkerValidateOptions,
 } from "../../worker/protocol.js";
 import { fileDescriptor, fileSource } from "../io/file-source.js";
-
-function heapLimit(v: unknown): number {
-  if (v === undefined) return DEFAULT_HEAP_MB;
-  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 8) {
-    throw new DmgError("INVALID_ARGUMENT", "maxHeapMb must be an integer of at least 8");
-  }
-  return v;
-}
+import { startWorker } from "./spawn.js";
 
 /**
  * Validate an image in a worker thread: the same report as validateDmg, or a BUDGET_TIME
@@ -44,13 +30,7 @@ export async function validateInWorker(
   source: string | Uint8Array | ArrayBuffer | Blob,
   options: WorkerValidateOptions = {},
 ): Promise<ValidationReport> {
-  const o = optionsObject(options);
-  const timeoutMs = checkTimeout(readOption(o, "timeoutMs"));
-  const heapMb = heapLimit(readOption(o, "maxHeapMb"));
-  const quick = booleanOption(o, "quick", false);
-  const strict = booleanOption(o, "strict", true);
-  const budget = resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined);
-  const signal = checkSignal(readOption(o, "signal"));
+  const { timeoutMs, heapMb, quick, strict, budget, signal } = parseWorkerOptions(options);
   if (signal?.aborted) throw abortError(signal);
   let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
   let request: WorkerRequest["source"];
@@ -76,8 +56,6 @@ export async function validateInWorker(
   }
 }
 
-let workerClass: typeof Worker | undefined;
-
 /**
  * Run `request` in a new thread (of `script`, by default the validation thread); settle with
  * its report, or the deadline's, or the heap's.
@@ -90,10 +68,7 @@ export function runInWorker(
   signal?: AbortSignal,
   script: URL = new URL("./thread.js", import.meta.url),
 ): Promise<ValidationReport> {
-  workerClass ??= (
-    createRequire(import.meta.url)("node:worker_threads") as { Worker: typeof Worker }
-  ).Worker;
-  const worker = new workerClass(script, {
+  const worker = startWorker(script, {
     workerData: request,
     resourceLimits: {
       maxOldGenerationSizeMb: heapMb,
