@@ -58,6 +58,11 @@ export class ForkCrc {
     };
   }
 
+  /** The CRC32 of the whole range, when reads have covered it (else undefined). */
+  get whole(): number | undefined {
+    return this.frontier >= this.end ? this.crc : undefined;
+  }
+
   /** Bytes read at `offset`. */
   saw(offset: number, bytes: Uint8Array): void {
     const from = Math.max(offset, this.frontier);

@@ -35,9 +35,16 @@ export interface ValidateOptions extends OpenOptions {
  * @internal
  */
 export interface ChunkPrefetch {
+  /**
+   * Chunk `i` decoded ahead: the CRC32 of its bytes, the bytes decompression cost, its error,
+   * and the CRC32 of its payload as stored when that was read whole (`done: false`: decode it
+   * here).
+   */
   take(
     i: number,
-  ): Promise<{ done: true; crc: number; bytes: number; error?: DmgError } | { done: false }>;
+  ): Promise<
+    { done: true; crc: number; bytes: number; error?: DmgError; stored?: number } | { done: false }
+  >;
   close(): Promise<void>;
 }
 
@@ -347,6 +354,9 @@ async function checkLevels(
             if (got.error) throw got.error;
             // A chunk that ended without error decoded to exactly its declared size.
             crc = crc32Combine(tableCrc[t] ?? 0, got.crc, bytes);
+            if (got.stored !== undefined) {
+              fork?.segment(index.offset[i], index.offset[i] + index.length[i], got.stored);
+            }
           } else {
             crc = tableCrc[t] ?? 0;
             for await (const piece of reader.chunkPieces(i, 0, bytes, meter, work)) {
@@ -380,7 +390,8 @@ async function checkLevels(
     report.cost.bytesDecompressed = meter.total;
     s.produced += meter.total;
   }
-  if (fork) {
+  // Past the deadline nothing more is read: the finding that stopped level 2 says it all.
+  if (fork && !work.aborted) {
     let forkCrc: number | undefined;
     try {
       forkCrc = await fork.finish(source, work, memory);

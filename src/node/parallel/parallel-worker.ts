@@ -13,6 +13,7 @@ import { DEFAULT_BUDGET, DecompressMeter, type MemoryMeter } from "../../core/li
 import { Work } from "../../core/work.js";
 import { SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
+import { ForkCrc } from "../../image/fork-crc.js";
 import { ImageReader } from "../../image/reader.js";
 import type { ByteSource } from "../../sources/source.js";
 
@@ -25,8 +26,11 @@ export interface Task {
   chunks: Float64Array;
 }
 
-/** Numbers per record in {@link Batch.records}: chunk, data bytes, status, CRC32, decoded bytes. */
-export const RECORD = 5;
+/**
+ * Numbers per record in {@link Batch.records}: chunk, data bytes, status, CRC32, decoded bytes,
+ * and the CRC32 of the chunk's payload as stored (-1 when the decoder did not read it whole).
+ */
+export const RECORD = 6;
 /** Record status: the chunk goes on in the next batch; it ended; it failed (next error). */
 export const CONTINUES = 0;
 export const ENDED = 1;
@@ -178,12 +182,27 @@ export class Lane {
   /** Decode every chunk of `task`; a failed chunk ends a data-mode task (the consumer stops there). */
   async run(task: Task): Promise<void> {
     const index = taskIndex(task.chunks);
-    const reader = new ImageReader({ ...this.deps, index });
+    // The payload's own CRC32, from the decoder's reads: the consumer joins it into the data
+    // fork's CRC32 instead of reading the payload a second time.
+    let stored: ForkCrc | undefined;
+    const { source } = this.deps;
+    const tapped: ByteSource = {
+      size: source.size,
+      read: async (offset, length, into) => {
+        const bytes = await (into
+          ? source.read(offset, length, into)
+          : source.read(offset, length));
+        stored?.saw(offset, bytes);
+        return bytes;
+      },
+    };
+    const reader = new ImageReader({ ...this.deps, source: tapped, index });
     const meter = new DecompressMeter(UNLIMITED);
     for (let j = 0; j < index.count && !this.stopped; j++) {
       const chunk = task.chunks[j * TASK_FIELDS];
       const before = meter.total;
       let crc = 0;
+      stored = new ForkCrc(index.offset[j], index.offset[j] + index.length[j], crcOf);
       try {
         for await (const piece of reader.chunkPieces(
           j,
@@ -195,20 +214,20 @@ export class Lane {
           if (this.config.mode === "crc") crc = crcOf(piece, crc);
           else await this.copy(task.id, chunk, piece);
         }
-        this.record(chunk, ENDED, crc, meter.total - before);
+        this.record(chunk, ENDED, crc, meter.total - before, stored.whole ?? -1);
       } catch (e) {
         // Stopped: the chunk was cut short, it did not fail.
         if (!(e instanceof DmgError) || this.stopped) throw e;
         this.errors.push(errorData(e));
-        this.record(chunk, FAILED, 0, meter.total - before);
+        this.record(chunk, FAILED, 0, meter.total - before, -1);
         if (this.config.mode === "data") break;
       }
     }
     this.flush(task.id, true);
   }
 
-  private record(chunk: number, status: number, crc: number, decoded: number): void {
-    this.records.push(chunk, this.pending, status, crc, decoded);
+  private record(chunk: number, status: number, crc: number, decoded: number, payload = -1): void {
+    this.records.push(chunk, this.pending, status, crc, decoded, payload);
     this.pending = 0;
   }
 

@@ -59,7 +59,14 @@ export function defaultThreads(): number {
  * callback, or `done: false` when the consumer must decode it itself from byte `from`.
  */
 export type Taken =
-  | { done: true; crc: number; bytes: number; error?: DmgError }
+  | {
+      done: true;
+      crc: number;
+      bytes: number;
+      error?: DmgError;
+      /** The CRC32 of the chunk's payload as stored, when the lane read it whole. */
+      stored?: number;
+    }
   | { done: false; from: number };
 
 /** One lane as the consumer sees it. */
@@ -347,7 +354,15 @@ export class ChunkPool {
       const error = status === ENDED || status === CONTINUES ? undefined : b.errors[slot.err++];
       if (slot.rec * RECORD >= b.records.length) this.consumed(slot);
       if (status === CONTINUES) continue;
-      if (!error) return { done: true, crc: b.records[r + 3], bytes: b.records[r + 4] };
+      if (!error) {
+        const stored = b.records[r + 5];
+        return {
+          done: true,
+          crc: b.records[r + 3],
+          bytes: b.records[r + 4],
+          stored: stored >= 0 ? stored : undefined,
+        };
+      }
       // The lane's share of the budget was too small: the whole budget may do.
       if (error.code === "BUDGET_WORKING_MEMORY") return this.stop(from);
       // Many failing chunks: each costs the lanes an error sent between threads, more than
