@@ -87,6 +87,24 @@ describe("a full validation reads the data fork once", () => {
     expect(src.read_).toBeLessThanOrEqual(image.length * 1.02);
   });
 
+  it("stops reading at a deadline, with one BUDGET_TIME finding", async () => {
+    const image = await writeDmgBytes(disk, { chunkSectors: 256 });
+    const controller = new AbortController();
+    const src = bytesSource(image);
+    let reads = 0;
+    const source: ByteSource = {
+      size: src.size,
+      read: async (offset, length) => {
+        // The deadline passes during the decoding of the chunks.
+        if (++reads === 8) controller.abort(new DOMException("deadline", "TimeoutError"));
+        return src.read(offset, length);
+      },
+    };
+    const report = await validateDmg(source, { signal: controller.signal });
+    expect(report.errors.map((f) => f.code)).toEqual(["BUDGET_TIME"]);
+    expect(report.checksums.dataFork).toBe("not-checked");
+  });
+
   it("Node, one thread and lanes: the same checksum outcome on a real image and on a changed byte", async () => {
     const good = readFileSync(ZLIB);
     for (const threads of [1, 2]) {
