@@ -12,12 +12,15 @@
  *      extract on the worst inputs per operation, before (`--baseline` names the
  *      bin/dmg-validate.js of an older build) and after; and the event loop's longest wait
  *      while a 256 MiB image is validated from memory
+ *   8  remote: section 1's image served over HTTP from 127.0.0.1 (bench/http-serve.js, a
+ *      process of its own): `check` and `check --quick` of its URL (requests and bytes
+ *      fetched, as the server counted them), against `check` of the local file
  *
  * Wall times are medians of --runs runs, peak RSS is the OS's (GNU time, else getrusage), the
  * page cache is warm, every extracted disk is hashed against the source. It only reports: it
  * never fails on a slow or wrong result.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
 import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
@@ -51,6 +54,7 @@ import { printTable, toolVersions } from "./table.js";
 
 const CLI = fileURLToPath(new URL("../bin/dmg-validate.js", import.meta.url));
 const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
+const SERVE = fileURLToPath(new URL("./http-serve.js", import.meta.url));
 const MIB = 1024 * 1024;
 const SEED = 0x5eed;
 
@@ -97,7 +101,7 @@ function parseArgs(argv) {
     runs: 3,
     reads: 1000,
     chunks: 1_000_000,
-    only: [1, 2, 3, 4, 5, 6, 7],
+    only: [1, 2, 3, 4, 5, 6, 7, 8],
     baseline: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -116,7 +120,7 @@ function parseArgs(argv) {
         usage(`--size ${value} is out of range`);
     } else if (key === "--only") {
       opts.only = value.split(",").map(Number);
-      if (opts.only.some((n) => !(n >= 1 && n <= 7))) usage(`--only ${value}: sections 1 to 7`);
+      if (opts.only.some((n) => !(n >= 1 && n <= 8))) usage(`--only ${value}: sections 1 to 8`);
     } else if (key === "--baseline") {
       opts.baseline = value;
     } else {
@@ -514,7 +518,7 @@ async function main() {
       UDBZ,
     );
     const many = img("many chunks", "many.dmg", `${opts.chunks} one-sector zero chunks`);
-    if (want(1, 6)) await makeImage(small, (p) => writeImage(disk, small.path, 2048, p));
+    if (want(1, 6, 8)) await makeImage(small, (p) => writeImage(disk, small.path, 2048, p));
     if (want(2, 4)) await makeImage(big, (p) => writeImage(disk, big.path, 511952, p));
     if (want(4)) await makeImage(mid, (p) => writeImage(disk, mid.path, 131072, p));
     const haveBzip2 = findExecutable("bzip2") !== undefined;
@@ -582,6 +586,7 @@ async function main() {
       else
         rows.push({ section: 6, test: xz.name, tool: "-", note: "no system xz to make the image" });
     }
+    if (want(8)) rows.push(...(await remoteRows(ctx, small)));
     const hostile = want(7) ? await hostileSection(ctx) : undefined;
     progress("");
     console.log(`load average at end: ${loadavg()}`);
@@ -590,6 +595,86 @@ async function main() {
     if (hostile) console.log(`\n${hostile}`);
   } finally {
     cleanup();
+  }
+}
+
+/**
+ * Start bench/http-serve.js serving `path` in a process of its own: the URL, its counters of
+ * requests and bytes served, and a stop().
+ */
+async function startServer(path) {
+  const child = spawn(node, [SERVE, path], { stdio: ["ignore", "pipe", "inherit"] });
+  const port = await new Promise((resolve, reject) => {
+    let text = "";
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (s) => {
+      text += s;
+      if (text.includes("\n")) resolve(Number(text.split("\n")[0]));
+    });
+    child.on("error", reject);
+    child.on("exit", (code) => reject(new Error(`the HTTP server exited with ${code}`)));
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  return {
+    url: `${origin}/file.dmg`,
+    stats: async () => (await fetch(`${origin}/stats`)).json(),
+    reset: async () => void (await fetch(`${origin}/reset`, { method: "POST" })).body?.cancel(),
+    stop: () => child.kill("SIGTERM"),
+  };
+}
+
+/**
+ * Section 8: `check` of `image` over HTTP from 127.0.0.1, full and quick, and of the local
+ * file. Requests and bytes are the server's own counts of the last run.
+ */
+async function remoteRows(ctx, image) {
+  const test = `${image.name} over http (127.0.0.1)`;
+  const fileSize = (await stat(image.path)).size;
+  await warm(image.path);
+  const server = await startServer(image.path);
+  const run = async (tool, args, http, quick = false) => {
+    const walls = [];
+    const rss = [];
+    let served;
+    for (let r = 1; r <= ctx.runs; r++) {
+      progress(`8: ${tool} run ${r}/${ctx.runs}`);
+      if (http) await server.reset();
+      const m = await measure(ctx.how, node, [CLI, ...args], {
+        resultFile: join(ctx.dir, "time.txt"),
+      });
+      if (!m.ok || !Number.isFinite(m.wall)) {
+        return { section: 8, test, tool, note: `failed: ${m.message}` };
+      }
+      walls.push(m.wall);
+      rss.push(m.rssKiB / 1024);
+      if (http) served = await server.stats();
+    }
+    const wall = median(walls);
+    const fetched = served
+      ? `${served.requests} requests, ${(served.bytes / 1024).toFixed(0)} KiB = ${(served.bytes / fileSize).toFixed(4)} x the ${fileSize}-byte file`
+      : "the local file";
+    return {
+      section: 8,
+      test,
+      tool,
+      wall,
+      rate: quick ? Number.NaN : ctx.size / 1e6 / wall,
+      unit: "MB/s",
+      rss: median(rss),
+      check: fetched,
+      requests: served?.requests,
+      bytes: served?.bytes,
+    };
+  };
+  try {
+    return [
+      await run("check (local file)", ["check", image.path], false),
+      await run("check --threads 1 (local file)", ["check", "--threads", "1", image.path], false),
+      await run("check (http)", ["check", server.url], true),
+      await run("check --quick (http)", ["check", "--quick", server.url], true, true),
+    ];
+  } finally {
+    server.stop();
   }
 }
 

@@ -14,6 +14,7 @@ const SECTIONS = {
   4: "random 4 KiB reads, fixed seed (vs: time per read over the whole process, relative to qemu-io)",
   5: "open an image of many chunks (tables parsed, nothing decoded)",
   6: "decode throughput per codec, same payloads (MB/s of decoded output)",
+  8: "remote: check over HTTP from 127.0.0.1 (vs: wall / check of the local file's)",
 };
 
 /** First line of `cmd args` output that has a version-looking number in it. */
@@ -51,6 +52,7 @@ function reference(rows, section) {
   const find = (s, tool) => rows.find((r) => r.section === s && r.tool === tool && r.wall);
   if (section === 1 || section === 2) return find(section, "qemu-img") ?? find(1, "qemu-img");
   if (section === 3) return find(3, "7zz");
+  if (section === 8) return find(8, "check (local file)");
   return undefined;
 }
 

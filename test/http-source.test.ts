@@ -8,7 +8,7 @@ import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import {
   DmgError,
   type HttpSourceOptions,
@@ -16,6 +16,7 @@ import {
   openDmg,
   validateDmg,
 } from "../src/index.js";
+import { FIRST_WINDOW } from "../src/sources/http.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 import { REAL } from "./helpers/corpus.js";
 import { pattern } from "./helpers/hostile.js";
@@ -374,5 +375,84 @@ describe("httpSource: whole validations", () => {
     const img = await openDmg(await httpSource(s.url));
     const local = await openDmg(image);
     expect(Buffer.compare(await img.read(0, img.size), await local.read(0, local.size))).toBe(0);
+  });
+
+  it("a quick validation is HEAD and two small GETs; a full one fetches the file about once", async () => {
+    // Four tables, a few KiB of XML: the trailer and the tables fit one window at the end.
+    const image = await writeDmgBytes(pattern(6 * 1024 * 1024, 5), {
+      codec: "raw",
+      chunkSectors: 256,
+      partitions: [
+        { name: "Driver Descriptor Map (DDM : 0)", sectors: 64 },
+        { name: "Apple (Apple_partition_map : 1)", sectors: 64 },
+        { name: "disk image (Apple_HFS : 2)", sectors: 12_000 },
+        { name: "free (Apple_Free : 3)", sectors: -1 },
+      ],
+    });
+    const s = await serve(image);
+    const quick = await httpSource(s.url);
+    const q = await validateDmg(quick, { quick: true });
+    expect(q.ok).toBe(true);
+    expect(q.summary?.tables).toHaveLength(4);
+    // HEAD, the first sectors, and the window ending at the end (trailer and tables).
+    expect(quick.stats()).toEqual({ requests: 3, bytes: 2 * FIRST_WINDOW, retries: 0 });
+    expect(s.seen.map((r) => r.headers.range ?? r.method)).toEqual([
+      "HEAD",
+      `bytes=0-${FIRST_WINDOW - 1}`,
+      `bytes=${image.length - FIRST_WINDOW}-${image.length - 1}`,
+    ]);
+
+    s.seen.length = 0;
+    const full = await httpSource(s.url);
+    expect((await validateDmg(full, { quick: false })).ok).toBe(true);
+    const st = full.stats();
+    // Windows double from 64 KiB to 1 MiB: 0-64K, the tail, 128K, 256K, 512K, then 1 MiB ones.
+    expect(st.requests).toBe(12);
+    expect(st.bytes).toBeGreaterThanOrEqual(image.length);
+    expect(st.bytes).toBeLessThanOrEqual(1.02 * image.length);
+    // Each byte of the data fork was asked for once: the ranges after the first two tile it.
+    const ranges = s.seen.slice(3).map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.headers.range ?? ""));
+    let at = FIRST_WINDOW;
+    for (const m of ranges) {
+      expect(Number(m?.[1])).toBe(at);
+      at = Number(m?.[2]) + 1;
+    }
+    expect(at).toBe(image.length);
+  });
+
+  it("grows the window while reads go on in sequence, starts over after a jump, and fetches the next window ahead", async () => {
+    const file = pattern(8 * 1024 * 1024, 9);
+    const s = await serve(file);
+    const src = await httpSource(s.url);
+    const step = 16 * 1024;
+    for (let off = 0; off < 4 * 1024 * 1024; off += step) {
+      const got = await src.read(off, step);
+      expect(Buffer.compare(got, file.subarray(off, off + step))).toBe(0);
+    }
+    const K = 1024;
+    const ranges = () => s.seen.slice(1).map((r) => r.headers.range);
+    // The window fetched ahead may still be on its way to the server.
+    await vi.waitFor(() => expect(s.seen).toHaveLength(src.stats().requests));
+    // 64K, then 128K fetched with the next (256K) ahead of the reads, and so on up to 1 MiB;
+    // the reads are in the window from 4032K, and the one after it is on its way.
+    expect(ranges()).toEqual([
+      `bytes=0-${64 * K - 1}`,
+      `bytes=${64 * K}-${192 * K - 1}`,
+      `bytes=${192 * K}-${448 * K - 1}`,
+      `bytes=${448 * K}-${960 * K - 1}`,
+      `bytes=${960 * K}-${1984 * K - 1}`,
+      `bytes=${1984 * K}-${3008 * K - 1}`,
+      `bytes=${3008 * K}-${4032 * K - 1}`,
+      `bytes=${4032 * K}-${5056 * K - 1}`,
+      `bytes=${5056 * K}-${6080 * K - 1}`,
+    ]);
+    s.seen.length = 0;
+    expect(await src.read(7 * 1024 * K, 100)).toEqual(
+      file.subarray(7 * 1024 * K, 7 * 1024 * K + 100),
+    );
+    // A jump: the window starts over at 64 KiB.
+    expect(s.seen.map((r) => r.headers.range)).toEqual([
+      `bytes=${7 * 1024 * K}-${7 * 1024 * K + FIRST_WINDOW - 1}`,
+    ]);
   });
 });

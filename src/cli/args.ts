@@ -58,6 +58,8 @@ export interface Args {
   shownAs?: string;
   /** `--sarif FILE`: also write a SARIF log of the run to FILE (check). */
   sarifFile?: string;
+  /** `--header 'Name: value'`, in order: sent with every request to an http(s) operand. */
+  headers: Array<[string, string]>;
   budget: Partial<Budget>;
   write: WriteOptions;
 }
@@ -114,6 +116,7 @@ const FLAGS = new Map<string, FlagSpec>([
     "--max-stdin-bytes",
     take((a, v, f) => Object.assign(a, { maxStdin: parseSize(v, f) }), READ_COMMANDS),
   ],
+  ["--header", take((a, v, f) => a.headers.push(parseHeader(v, `option ${f}`)), READ_COMMANDS)],
   ["--offset", take((a, v, f) => Object.assign(a, { offset: parseSize(v, f) }), ["cat"])],
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
   [
@@ -169,6 +172,27 @@ export function parseSize(text: string, flag: string): number {
   return n;
 }
 
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** An HTTP header value: no CR, LF, NUL or other control character but tab. */
+const HEADER_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/**
+ * One `Name: value` header (`--header`, a line of DMG_VALIDATE_HTTP_HEADERS). The message of a
+ * malformed one never quotes it: it may hold a token, and usage errors are printed.
+ */
+export function parseHeader(text: string, where: string): [string, string] {
+  const colon = text.indexOf(":");
+  const name = colon < 0 ? "" : text.slice(0, colon).trim();
+  const value = colon < 0 ? "" : text.slice(colon + 1).trim();
+  if (!HEADER_NAME.test(name) || !HEADER_VALUE.test(value)) {
+    throw new UsageError(
+      `${where} needs a header "Name: value" (a name of letters, digits and -, a value without control characters); it is not shown here in case it holds a secret`,
+    );
+  }
+  return [name, value];
+}
+
 const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A duration in milliseconds: `30s`, `2m`, `1500ms`, `1h`, or a plain number of seconds. */
@@ -214,6 +238,7 @@ export function parseArgs(argv: readonly string[]): Args {
     quick: false,
     chunks: false,
     fsync: false,
+    headers: [],
     budget: {},
     write: {},
   };

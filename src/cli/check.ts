@@ -7,61 +7,81 @@ import { DmgError } from "../core/errors.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
 import { validateDmg } from "../node/index.js";
 import { checkOutputPath } from "../node/io/file-sink.js";
+import type { HttpSource, HttpStats } from "../sources/http.js";
 import {
   EXIT_INTERNAL,
   EXIT_INVALID,
   EXIT_IO,
   EXIT_OK,
+  isIoCode,
   reportFailure,
   reportInternal,
   worse,
 } from "./exit.js";
 import { type Input, withInputs } from "./inputs.js";
-import { type Io, OutputClosed } from "./io.js";
+import { type Io, OutputClosed, writeOut } from "./io.js";
 import type { RunArgs } from "./main.js";
 import { Progress, progressWanted } from "./progress.js";
+import { openRemote, statsText } from "./remote.js";
 import { fileReporter, type Outcome, type Reporter, reporterFor } from "./report/reporter.js";
 import { deadline, removingTempFilesOnSignal } from "./signals.js";
 
 export { reportText } from "./report/text.js";
 
-/** The exit code a report stands for. */
+/** The exit code a report stands for: 3 when the file could not be read, else 1. */
 export function reportExitCode(r: ValidationReport): number {
   if (r.ok) return EXIT_OK;
-  return r.errors.some((f) => f.code === "IO_ERROR") ? EXIT_IO : EXIT_INVALID;
+  return r.errors.some((f) => isIoCode(f.code)) ? EXIT_IO : EXIT_INVALID;
 }
 
-/** Validate `file` (shown as `name`): its outcome, and the exit code it stands for. */
-async function checkOne(
-  args: RunArgs,
-  io: Io,
-  name: string,
-  file: string,
-): Promise<[Outcome, number]> {
+/** One checked input: its outcome, the exit code it stands for, and what HTTP cost. */
+interface Checked {
+  outcome: Outcome;
+  code: number;
+  http?: { stats: HttpStats; size: number };
+}
+
+/**
+ * Validate `input` (a path, or a URL: its source is opened and closed here, and read in this
+ * thread only, as lanes read local files): its outcome and the exit code it stands for.
+ */
+async function checkOne(args: RunArgs, io: Io, input: Input): Promise<Checked> {
   const show = progressWanted(io.stderr, args.format !== "text" || args.quiet);
-  const progress = new Progress(io.stderr, basename(name), show);
+  const progress = new Progress(io.stderr, basename(input.name), show);
+  const signal = deadline(args);
+  let remote: HttpSource | undefined;
   try {
-    const report = await validateDmg(file, {
+    if (input.url !== undefined) remote = await openRemote(input.url, args.headers, signal);
+    const report = await validateDmg(remote ?? (input.path as string), {
       quick: args.quick,
       budget: args.budget,
       threads: args.threads,
       onProgress: progress.update,
-      signal: deadline(args),
+      signal,
     });
-    return [{ report }, reportExitCode(report)];
+    return { outcome: { report }, code: reportExitCode(report), http: costOf(remote) };
   } catch (e) {
     if (!(e instanceof DmgError)) {
       // A bug: report it and go on with the other files.
       progress.clear();
       await reportInternal(io, e);
-      return [{ internal: e instanceof Error ? e.message : String(e) }, EXIT_INTERNAL];
+      return {
+        outcome: { internal: e instanceof Error ? e.message : String(e) },
+        code: EXIT_INTERNAL,
+      };
     }
-    // Only API misuse is thrown by validation; report it like any other finding.
+    // Only API misuse (or a URL that cannot be opened) is thrown; reported like a finding.
     const report = failedReport(args.quick, e);
-    return [{ report }, reportExitCode(report)];
+    return { outcome: { report }, code: reportExitCode(report), http: costOf(remote) };
   } finally {
     progress.clear();
+    await remote?.close();
   }
+}
+
+/** What reading `src` cost, for --verbose. */
+function costOf(src: HttpSource | undefined): Checked["http"] {
+  return src && { stats: src.stats(), size: src.size };
 }
 
 /**
@@ -129,13 +149,20 @@ async function checkAll(
   const shown = reporterFor(args.format ?? "text", io, args);
   let open = true;
   let worst = EXIT_OK;
+  // What a URL cost goes with --verbose text, under the file's lines.
+  const costs = args.verbose && !args.quiet && args.format === "text";
   for (const input of inputs) {
-    const [outcome, code] = input.error
+    const { outcome, code, http } = input.error
       ? outcomeOf(failedReport(args.quick, input.error))
-      : await checkOne(args, io, input.name, input.path as string);
+      : await checkOne(args, io, input);
     worst = worse(worst, code);
     await sarif?.file(input.name, outcome);
     if (open) open = await unlessClosed(shown.file(input.name, outcome));
+    if (open && costs && http) {
+      open = await unlessClosed(
+        writeOut(io.stdout, `  http: ${statsText(http.stats, http.size)}\n`),
+      );
+    }
     if (!open && sarif === undefined) return worst;
   }
   if (open) await unlessClosed(shown.end());
@@ -153,6 +180,6 @@ async function unlessClosed(writing: Promise<void>): Promise<boolean> {
   }
 }
 
-function outcomeOf(report: ValidationReport): [Outcome, number] {
-  return [{ report }, reportExitCode(report)];
+function outcomeOf(report: ValidationReport): Checked {
+  return { outcome: { report }, code: reportExitCode(report) };
 }

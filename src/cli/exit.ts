@@ -24,10 +24,31 @@ export function worse(a: number, b: number): number {
   return (RANK[b] ?? 4) > (RANK[a] ?? 4) ? b : a;
 }
 
-/** The exit code for an error: IO_ERROR 3, other DmgError 1, usage 2, anything else 70. */
+/**
+ * Codes that say the image could not be read rather than that it is invalid: exit code 3. A
+ * server that ignores Range, answers with the wrong bytes, redirects without end, or serves a
+ * file that changes while it is read says nothing about the image itself.
+ */
+const IO_CODES: ReadonlySet<string> = new Set([
+  "IO_ERROR",
+  "HTTP_NO_RANGES",
+  "HTTP_BAD_RESPONSE",
+  "HTTP_REDIRECTS",
+  "SOURCE_CHANGED",
+]);
+
+/** True when `code` means the input could not be read (exit code 3). */
+export function isIoCode(code: string): boolean {
+  return IO_CODES.has(code);
+}
+
+/**
+ * The exit code for an error: IO_ERROR and the HTTP source's failures to read 3, other
+ * DmgError 1, usage 2, anything else 70.
+ */
 export function exitCodeFor(e: unknown): number {
   if (e instanceof UsageError) return EXIT_USAGE;
-  if (e instanceof DmgError) return e.code === "IO_ERROR" ? EXIT_IO : EXIT_INVALID;
+  if (e instanceof DmgError) return isIoCode(e.code) ? EXIT_IO : EXIT_INVALID;
   if (e instanceof OutputClosed) return EXIT_OK;
   return EXIT_INTERNAL;
 }

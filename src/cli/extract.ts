@@ -11,14 +11,15 @@ import type { DmgImage } from "../image/image.js";
 import { sessionOf } from "../image/image.js";
 import { extractDmg } from "../node/extract.js";
 import { OverlappedWriter, writeDisk } from "../node/io/write-disk.js";
-import { openDmg } from "../node/open.js";
 import { defaultThreads } from "../node/parallel/parallel.js";
+import type { HttpSource } from "../sources/http.js";
 import { type Args, UsageError } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
 import { type Io, OutputClosed, type OutStream, streamSink, writeOut } from "./io.js";
 import type { RunArgs } from "./main.js";
 import { errorJson, humanBytes } from "./output.js";
 import { Progress, progressWanted } from "./progress.js";
+import { isUrl, openOperand, openRemote, urlName } from "./remote.js";
 import { deadline, removingTempFilesOnSignal } from "./signals.js";
 
 /**
@@ -62,10 +63,15 @@ async function toStdout(
   }
 }
 
-/** `extract FILE OUT`. */
+/** The name reports give operand `path`: a URL without its credentials or query. */
+function shownName(args: Args, path: string): string {
+  return args.shownAs ?? (isUrl(path) ? urlName(path) : path);
+}
+
+/** `extract FILE OUT` (FILE a path or a URL). */
 export async function runExtract(args: RunArgs, io: Io): Promise<number> {
   const [path, out] = args.operands;
-  const file = args.shownAs ?? path;
+  const file = shownName(args, path);
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   if (out === "-") {
     if (io.stdout.isTTY) {
@@ -75,7 +81,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
     }
     try {
       const signal = deadline(args);
-      const image = await openDmg(path, { budget: args.budget, signal });
+      const image = await openOperand(path, args, signal);
       const out = new OverlappedWriter(streamSink(io.stdout));
       try {
         const threads = args.threads ?? defaultThreads();
@@ -96,21 +102,27 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
     }
   }
   let bytes: number;
+  const signal = deadline(args);
+  // A URL's source is closed with the image, or below when opening it fails.
+  let remote: HttpSource | undefined;
   try {
+    if (isUrl(path)) remote = await openRemote(path, args.headers, signal);
     ({ bytes } = await removingTempFilesOnSignal(
       () =>
-        extractDmg(path, out, {
+        extractDmg(remote ?? path, out, {
           budget: args.budget,
           threads: args.threads,
           sync: args.fsync,
           onProgress: progress.update,
-          signal: deadline(args),
+          signal,
         }),
       () => progress.clear(),
     ));
   } catch (e) {
     progress.clear();
     return fail(io, args, file, e, io.stdout);
+  } finally {
+    await remote?.close();
   }
   progress.clear();
   const text = args.json
@@ -120,14 +132,14 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
   return EXIT_OK;
 }
 
-/** `cat FILE [--offset N] [--length N]`. */
+/** `cat FILE [--offset N] [--length N]` (FILE a path or a URL). */
 export async function runCat(args: Args, io: Io): Promise<number> {
   const path = args.operands[0];
-  const file = args.shownAs ?? path;
+  const file = shownName(args, path);
   const progress = new Progress(io.stderr, basename(file), progressWanted(io.stderr, args.json));
   try {
     const signal = deadline(args);
-    const image = await openDmg(path, { budget: args.budget, signal });
+    const image = await openOperand(path, args, signal);
     try {
       await toStdout(image, io, progress, args.offset ?? 0, args.length, signal);
     } finally {

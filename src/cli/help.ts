@@ -41,7 +41,8 @@ Usage:
   dmg-validate [check] [--quick] FILE...     validate each image (every chunk decoded and
                                              every CRC32 checked; --quick: structure only);
                                              FILE may be a directory (every .dmg below it),
-                                             a pattern (dist/*.dmg, out/**/*.dmg) or -
+                                             a pattern (dist/*.dmg, out/**/*.dmg), -, or
+                                             an http:// or https:// URL (see Remote images)
   dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
                                              (--chunks: also every chunk)
   dmg-validate extract FILE OUT              write the whole virtual disk to OUT
@@ -79,6 +80,16 @@ Output of check:
   --verbose                 also each file's checksums and what checking it cost
   --sarif FILE              also write a SARIF log of the run to FILE
 
+Remote images (check, info, extract, cat):
+  A FILE that starts with http:// or https:// is read with HTTP range requests, never
+  downloaded whole (the server must support Range; a file of at most 16M is read once if
+  not). URLs are shown without credentials or query string; header values are never shown.
+  --header 'Name: value'    send this header with every request (repeatable)
+  DMG_VALIDATE_HTTP_HEADERS environment variable: more headers, one 'Name: value' a line
+                            (keeps a token out of the process list; --header wins over it)
+  Failures to read (no Range support, wrong responses, redirect loops, the file changing
+  while it is read) exit with 3; check --verbose also shows requests and bytes fetched.
+
 General options:
   -                         as FILE: standard input (copied to a private temporary file,
                             at most --max-stdin-bytes, 16G by default)
@@ -94,7 +105,7 @@ Exit codes:
   0   every file is valid
   1   some file is invalid or over a budget
   2   usage error
-  3   I/O error (missing or unreadable file, cannot write the output)
+  3   I/O error (missing or unreadable file or URL, cannot write the output)
   70  internal error (a bug: please report it)
 `;
 }

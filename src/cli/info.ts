@@ -3,7 +3,7 @@
 import { DmgError } from "../core/errors.js";
 import { jsonText, sanitize } from "../core/text.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
-import { type ChunkInfo, type DmgImage, openDmg } from "../node/index.js";
+import type { ChunkInfo, DmgImage } from "../node/index.js";
 import type { Args } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
 import { type Io, TextOut, writeOut } from "./io.js";
@@ -16,6 +16,7 @@ import {
   hex,
   humanBytes,
 } from "./output.js";
+import { isUrl, openOperand, urlName } from "./remote.js";
 import { deadline } from "./signals.js";
 
 const VARIANTS: Record<number, string> = { 1: "device image", 2: "partition image" };
@@ -100,13 +101,13 @@ function chunkLine(c: ChunkInfo): string {
   ].join(" ");
 }
 
-/** Print what opening one image finds. */
+/** Print what opening one image (a file or a URL) finds. */
 export async function runInfo(args: Args, io: Io): Promise<number> {
   const path = args.operands[0];
-  const file = args.shownAs ?? path;
+  const file = args.shownAs ?? (isUrl(path) ? urlName(path) : path);
   let image: DmgImage;
   try {
-    image = await openDmg(path, { budget: args.budget, signal: deadline(args) });
+    image = await openOperand(path, args, deadline(args));
   } catch (e) {
     if (args.json && e instanceof DmgError) {
       await writeOut(io.stdout, `${jsonText({ file, ok: false, errors: [errorJson(e)] })}\n`);

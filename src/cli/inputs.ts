@@ -2,12 +2,13 @@
  * What the command line's file operands name: a file, `-` (standard input, copied to a private
  * temporary file under the `--max-stdin-bytes` cap, and removed on every way out), a directory
  * (every image below it, recursively), or a glob pattern (expanded here, for shells that do not:
- * `dist/*.dmg`, `out/**\/*.dmg`).
+ * `dist/*.dmg`, `out/**\/*.dmg`), or an http:// or https:// URL (read over HTTP, never expanded).
  */
 import { DmgError } from "../core/errors.js";
 import { type Args, UsageError } from "./args.js";
 import { expandOperand, WALK_LIMITS, type WalkLimits, type WalkState } from "./glob.js";
 import type { StdIn } from "./io.js";
+import { isUrl, urlName } from "./remote.js";
 import { deadline } from "./signals.js";
 import { removeTemp, spool } from "./stdin.js";
 
@@ -21,10 +22,15 @@ export function isStdin(op: string | undefined): boolean {
   return op === "-" || op === "/dev/stdin";
 }
 
-/** One input: the name shown for it and the path to read (or the error that stands for it). */
+/**
+ * One input: the name shown for it and the path or URL to read (or the error that stands for
+ * it).
+ */
 export interface Input {
   name: string;
   path?: string;
+  /** An http(s) URL, as given (credentials and query included: they are sent, never shown). */
+  url?: string;
   error?: DmgError;
 }
 
@@ -89,6 +95,11 @@ export async function expandInputs(
           if (!(e instanceof DmgError)) throw e;
           list.push({ name: "-", error: e });
         }
+        continue;
+      }
+      // A URL is no path: `https://host/a?b=*` must not be globbed or looked up on disk.
+      if (isUrl(op)) {
+        list.push({ name: urlName(op), url: op });
         continue;
       }
       if (!many) {

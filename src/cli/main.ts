@@ -9,6 +9,7 @@ import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn }
 import { helpText, version } from "./help.js";
 import { isStdin, withInputs } from "./inputs.js";
 import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
+import { isUrl, remoteHeaders, urlName } from "./remote.js";
 import { removingTempFilesOnSignal } from "./signals.js";
 
 /** The parsed command line with the options main() takes itself. */
@@ -93,6 +94,14 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
       args.explicitCommand || args.help || args.version ? undefined : nearCommand(first);
     if (meant && !existsSync(first)) {
       throw new UsageError(`unknown command ${first} (did you mean ${meant}?)`);
+    }
+    // Headers go to URL operands only: the environment's are read (and checked) only then.
+    if (!args.help && !args.version && args.operands.some(isUrl)) {
+      // `http://[::1/x.dmg` is a mistyped command line, not an image that fails to validate.
+      for (const op of args.operands.filter(isUrl)) {
+        if (!URL.canParse(op)) throw new UsageError(`${urlName(op)} is not a valid URL`);
+      }
+      args.headers = remoteHeaders(args, io.env);
     }
   } catch (e) {
     if (!(e instanceof UsageError)) {

@@ -4,6 +4,11 @@
  * the reads after it (and reads running at the same time) are served from, and a read waiting
  * on bytes already being fetched waits for that request rather than sending its own.
  *
+ * Windows start small and grow while reads go on where the last request ended: a quick look
+ * at an image (its trailer and tables) costs a few small requests, and a pass over the whole
+ * file reaches the full window within a few requests. In such a pass the next window is
+ * fetched while the current one is read, so the reads do not wait one round trip per window.
+ *
  * Every response is checked (status, Content-Range, length, validator: see http-fetch.ts), so
  * a read returns the bytes of the file first seen or fails with a DmgError.
  */
@@ -35,10 +40,26 @@ interface Piece {
   data: Promise<Uint8Array>;
   /** A window read ahead, kept for the reads after it; other pieces go once fetched. */
   window: boolean;
+  /** A window that continued a sequence of requests: reading it fetches the next one. */
+  onward: boolean;
 }
 
 /** Windows kept (at most 8 × readAhead bytes). */
 const KEEP = 8;
+
+/**
+ * The first window after a jump. The trailer, the tables and the first sectors of an image are
+ * each a few KiB: a 1 MiB window for each made a quick validation of a 6 MiB image fetch a
+ * third of it. Windows double from here (up to readAhead) while reads go on in sequence.
+ */
+export const FIRST_WINDOW = 64 * 1024;
+
+/** Where a request went, and the window it used: what the next request's window grows from. */
+interface Run {
+  start: number;
+  end: number;
+  size: number;
+}
 
 /**
  * Open `url` as a source: its size from HEAD (or from the Content-Range of a GET of byte 0),
@@ -73,6 +94,8 @@ class Reader {
   /** Bytes reads asked for, and bytes windows fetched beyond them. */
   private asked = 0;
   private ahead = 0;
+  /** The last requests (at most KEEP), kept after their pieces go. */
+  private runs: Run[] = [];
   constructor(
     private readonly client: HttpClient,
     private readonly readAhead: number,
@@ -121,6 +144,7 @@ class Reader {
       parts.push({ piece, from: pos, to });
       pos = to;
     }
+    this.fetchNext(parts[parts.length - 1].piece);
     const data = await Promise.all(parts.map((p) => p.piece.data));
     // The server may have turned out to ignore Range while the pieces were fetched.
     const memory = this.memory as Uint8Array | undefined;
@@ -145,8 +169,47 @@ class Reader {
     return undefined;
   }
 
-  /** Start fetching a piece from `pos` for a read that ends at `end`. */
-  private fetch(pos: number, end: number): Piece {
+  /**
+   * Reads jumping about would each cost a whole window: past a start allowance, windows may
+   * read at most AMPLIFICATION times what reads asked for, then reads go as asked.
+   */
+  private mayReadAhead(): boolean {
+    return this.ahead <= 4 * this.readAhead + AMPLIFICATION * this.asked;
+  }
+
+  /**
+   * A read is in `piece`, a window that continued a sequence: fetch the window after it now,
+   * while this one is read, unless it is there or being fetched already. At most one window
+   * goes ahead of the reads; a failure is the read's of those bytes to report.
+   */
+  private fetchNext(piece: Piece): void {
+    const pos = piece.end;
+    if (!piece.onward || pos >= this.client.size || !this.mayReadAhead()) return;
+    if (this.pieces.some((p) => p.start <= pos && pos < p.end)) return;
+    this.fetch(pos, pos + 1, true);
+  }
+
+  /**
+   * The window for a request from `pos` whose next piece starts at `next`: twice the last one
+   * when it goes on where a recent request ended (or, walking backwards, ends where one
+   * started), else {@link FIRST_WINDOW}. At most readAhead either way.
+   */
+  private windowAt(pos: number, next: number): { size: number; onward: boolean } {
+    const first = Math.min(FIRST_WINDOW, this.readAhead);
+    for (let i = this.runs.length - 1; i >= 0; i--) {
+      const r = this.runs[i];
+      if (r.end === pos || r.start === next) {
+        return { size: Math.min(this.readAhead, Math.max(first, 2 * r.size)), onward: true };
+      }
+    }
+    return { size: first, onward: false };
+  }
+
+  /**
+   * Start fetching a piece from `pos` for a read that ends at `end` (`ahead`: for no read yet,
+   * a window fetched ahead of a sequence of reads).
+   */
+  private fetch(pos: number, end: number, ahead = false): Piece {
     const size = this.client.size;
     let next = size;
     let prev = 0;
@@ -154,26 +217,36 @@ class Reader {
       if (p.start > pos && p.start < next) next = p.start;
       if (p.end <= pos && p.end > prev) prev = p.end;
     }
+    const w = this.windowAt(pos, next);
     let start = pos;
     let stop = Math.min(end, next, pos + MAX_PIECE);
     let window = false;
-    // Reads jumping about would each cost a whole window: past a start allowance, windows
-    // may read at most AMPLIFICATION times what reads asked for, then reads go as asked.
-    const small = end - pos < this.readAhead;
-    const budget = 4 * this.readAhead + AMPLIFICATION * this.asked;
-    if (small && this.ahead <= budget) {
-      if (next - end < this.readAhead && next < size && next - pos <= this.readAhead) {
+    if (end - pos < w.size && this.mayReadAhead()) {
+      if (end === size && !w.onward) {
+        // The trailer, read first, is at the end of the file, and the tables it points at are
+        // usually right before it: one window that ends at the end holds them all.
+        start = Math.max(prev, size - w.size);
+        stop = size;
+      } else if (next - end < w.size && next < size && next - pos <= w.size) {
         // Reads walking backwards (payloads stored in reverse) get the window that ends at
         // the piece after them.
-        start = Math.max(prev, next - this.readAhead, 0);
+        start = Math.max(prev, next - w.size, 0);
         stop = next;
       } else {
-        stop = Math.min(next, pos + this.readAhead);
+        stop = Math.min(next, pos + w.size);
       }
-      this.ahead += stop - start - (Math.min(end, stop) - pos);
+      this.ahead += stop - start - (ahead ? 0 : Math.min(end, stop) - pos);
       window = true;
     }
-    const piece: Piece = { start, end: stop, data: this.get(start, stop), window };
+    this.runs.push({ start, end: stop, size: w.size });
+    if (this.runs.length > KEEP) this.runs.shift();
+    const piece: Piece = {
+      start,
+      end: stop,
+      data: this.get(start, stop),
+      window,
+      onward: window && w.onward,
+    };
     const drop = () => {
       this.pieces = this.pieces.filter((p) => p !== piece);
     };
