@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UDZE } from "../src/format/types.js";
 import { buildDmg } from "../src/write/model.js";
 import { namedImage, zlibZeros } from "./helpers/hostile-images.js";
+import { serveFile } from "./helpers/http-server.js";
 
 const tmp = mkdtempSync(join(tmpdir(), "dmg-worker-"));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -49,6 +50,30 @@ describe("validateInWorker", () => {
       code: "INVALID_ARGUMENT",
     });
   });
+
+  it("reads an http(s) URL itself, with the headers given, and reports an unreachable one", async () => {
+    const image = namedImage("remote");
+    const here = await validateDmg(image);
+    const server = await serveFile(image);
+    try {
+      const there = await validateInWorker(new URL(server.url), {
+        headers: { Authorization: "Bearer worker-token" },
+      });
+      expect(there.ok).toBe(true);
+      expect(there.checksums).toEqual(here.checksums);
+      expect(server.seen.length).toBeGreaterThan(0);
+      for (const r of server.seen) expect(r.headers.authorization).toBe("Bearer worker-token");
+    } finally {
+      await server.close();
+    }
+    // Nobody listens there any more: a finding, as a missing file is.
+    const gone = await validateInWorker(new URL(server.url), { timeoutMs: 20_000 });
+    expect(gone.ok).toBe(false);
+    expect(gone.errors[0].code).toBe("IO_ERROR");
+    await expect(validateInWorker(new URL("ftp://example.com/x.dmg"))).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+  }, 60_000);
 
   it("keeps a deadline longer than a timer can hold", async () => {
     // setTimeout holds at most 2^31 - 1 ms: a longer delay fires after 1 ms, which killed the

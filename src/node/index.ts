@@ -122,12 +122,13 @@ export async function createDmg(
  * BUDGET_TIME report at the deadline (`timeoutMs`, default 60 s; the thread is terminated a
  * second later whatever it is doing), or a BUDGET_WORKING_MEMORY report when the thread runs
  * out of its heap (`maxHeapMb`, default 256). The source is a file path (opened here; the
- * thread reads through its descriptor), bytes or a Blob. Misuse is thrown as
+ * thread reads through its descriptor), an http(s) `URL` (the thread reads it with range
+ * requests, sending `headers`), bytes or a Blob. Misuse is thrown as
  * INVALID_ARGUMENT; a fired `signal` terminates the thread and throws ABORTED. (The worker
  * module is loaded on first use.)
  */
 export async function validateInWorker(
-  source: string | Uint8Array | ArrayBuffer | Blob,
+  source: string | URL | Uint8Array | ArrayBuffer | Blob,
   options: WorkerValidateOptions = {},
 ): Promise<ValidationReport> {
   return (await import("./worker/validate-in-worker.js")).validateInWorker(source, options);

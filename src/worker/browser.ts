@@ -10,6 +10,7 @@ import { abortError } from "../core/work.js";
 import type { ValidationReport } from "../image/validate.js";
 import {
   parseWorkerOptions,
+  remoteSource,
   supervise,
   type WorkerReply,
   type WorkerRequest,
@@ -31,17 +32,26 @@ export interface BrowserWorkerOptions extends WorkerValidateOptions {
 }
 
 /**
- * Validate an image (bytes or a Blob, such as a File) in a Web Worker: the same report as
+ * Validate an image (bytes, a Blob such as a File, or an http(s) `URL` the worker reads with
+ * range requests) in a Web Worker: the same report as
  * validateDmg, or a BUDGET_TIME report once `timeoutMs` (default 60 s) has passed. A fired
  * `signal` terminates the worker and throws ABORTED.
  *
  * @throws DmgError INVALID_ARGUMENT for misuse, or where there is no Worker
  */
 export function validateInWorker(
-  source: Uint8Array | ArrayBuffer | Blob,
+  source: URL | Uint8Array | ArrayBuffer | Blob,
   options: BrowserWorkerOptions = {},
 ): Promise<ValidationReport> {
-  const { options: o, timeoutMs, quick, strict, budget, signal } = parseWorkerOptions(options);
+  const {
+    options: o,
+    timeoutMs,
+    quick,
+    strict,
+    budget,
+    signal,
+    headers,
+  } = parseWorkerOptions(options);
   const url = (readOption(o, "workerUrl") as string | URL | undefined) ?? defaultWorkerUrl();
   const WorkerClass = (globalThis as { Worker?: new (url: string | URL, o: object) => WebWorker })
     .Worker;
@@ -54,10 +64,11 @@ export function validateInWorker(
     );
   }
   if (signal?.aborted) return Promise.reject(abortError(signal));
+  const remote = remoteSource(source, headers);
   const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : source;
   const request: WorkerRequest = {
     kind: "dmg-validate",
-    source: bytes,
+    source: remote ?? (bytes as Uint8Array | Blob),
     budget,
     quick,
     strict,

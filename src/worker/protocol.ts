@@ -13,6 +13,8 @@ import { type Budget, resolveBudget } from "../core/limits.js";
 import { booleanOption, optionsObject, readOption } from "../core/options.js";
 import { abortError, checkSignal } from "../core/work.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
+import { type HttpSource, httpSource } from "../sources/http.js";
+import type { ByteSource } from "../sources/source.js";
 
 /** Options of `validateInWorker`. */
 export interface WorkerValidateOptions {
@@ -32,16 +34,27 @@ export interface WorkerValidateOptions {
   maxHeapMb?: number;
   /** Cancels the validation: the worker is terminated and the call fails with ABORTED. */
   signal?: AbortSignal;
+  /** Request headers for a source given as an http(s) `URL` (a token, say). */
+  headers?: Record<string, string>;
 }
 
 /** What the caller sends: the source (bytes, a Blob, or a file descriptor on Node) and options. */
 export interface WorkerRequest {
   kind: "dmg-validate";
-  source: Uint8Array | Blob | { fd: number; size: number };
+  source: LocalSource | RemoteSource;
   budget?: Partial<Budget>;
   quick?: boolean;
   strict?: boolean;
   timeoutMs: number;
+}
+
+/** What a worker is handed to read: bytes, a Blob, or a file descriptor (Node). */
+export type LocalSource = Uint8Array | Blob | { fd: number; size: number };
+
+/** An image the worker reads over HTTP range requests itself (see httpSource). */
+export interface RemoteSource {
+  url: string;
+  headers?: Record<string, string>;
 }
 
 /** What the worker answers: a report, or the DmgError the call threw (misuse), or a bug. */
@@ -96,6 +109,7 @@ export interface WorkerCall {
   strict: boolean;
   budget: Budget;
   signal: AbortSignal | undefined;
+  headers: Record<string, string> | undefined;
 }
 
 /**
@@ -113,7 +127,42 @@ export function parseWorkerOptions(options: unknown): WorkerCall {
     strict: booleanOption(o, "strict", true),
     budget: resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined),
     signal: checkSignal(readOption(o, "signal")),
+    headers: headersOption(readOption(o, "headers")),
   };
+}
+
+/** `headers` of `options`: names and values that are strings, copied. */
+function headersOption(h: unknown): Record<string, string> | undefined {
+  if (h === undefined) return undefined;
+  if (typeof h !== "object" || h === null) {
+    throw new DmgError("INVALID_ARGUMENT", "headers must be an object of strings");
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h)) {
+    if (typeof v !== "string")
+      throw new DmgError("INVALID_ARGUMENT", `header ${k} is not a string`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/**
+ * What a caller's `source` asks the worker to read when it is an http(s) `URL`, else undefined.
+ *
+ * @throws DmgError INVALID_ARGUMENT for a URL of another scheme
+ */
+export function remoteSource(
+  source: unknown,
+  headers: Record<string, string> | undefined,
+): RemoteSource | undefined {
+  if (!(source instanceof URL)) return undefined;
+  if (source.protocol !== "http:" && source.protocol !== "https:") {
+    throw new DmgError(
+      "INVALID_ARGUMENT",
+      `a URL source must be http or https, not ${source.protocol}`,
+    );
+  }
+  return { url: source.href, headers };
 }
 
 /**
@@ -123,22 +172,37 @@ export function parseWorkerOptions(options: unknown): WorkerCall {
 export async function serveRequest(
   request: WorkerRequest,
   validate: (
-    source: WorkerRequest["source"],
+    source: LocalSource | ByteSource,
     options: { budget?: Partial<Budget>; quick?: boolean; strict?: boolean; signal: AbortSignal },
   ) => Promise<ValidationReport>,
 ): Promise<WorkerReply> {
+  const signal = AbortSignal.timeout(timerDelay(request.timeoutMs));
+  let remote: HttpSource | undefined;
   try {
-    const report = await validate(request.source, {
+    let source: LocalSource | ByteSource = request.source as LocalSource;
+    if ("url" in request.source) {
+      const { url, headers } = request.source;
+      try {
+        source = remote = await httpSource(url, { headers, signal });
+      } catch (e) {
+        // A server that cannot be read is a finding of the report, as a missing file is.
+        if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
+        return { report: failedReport(request.quick === true, e) };
+      }
+    }
+    const report = await validate(source, {
       budget: request.budget,
       quick: request.quick,
       strict: request.strict,
-      signal: AbortSignal.timeout(timerDelay(request.timeoutMs)),
+      signal,
     });
     return { report };
   } catch (e) {
     if (e instanceof DmgError)
       return { error: { code: e.code, message: e.message, offset: e.offset } };
     return { internal: e instanceof Error ? e.message : String(e) };
+  } finally {
+    await remote?.close();
   }
 }
 

@@ -5,12 +5,13 @@
 import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { validateWith } from "../../image/validate.js";
 import type { ByteSource, SourceLike } from "../../sources/source.js";
-import { serveRequest, type WorkerRequest } from "../../worker/protocol.js";
+import { type LocalSource, serveRequest, type WorkerRequest } from "../../worker/protocol.js";
 import { descriptorSource } from "../io/file-source.js";
 import { NODE_CODECS } from "../zlib/native-zlib-codec.js";
 
-function sourceOf(s: WorkerRequest["source"]): SourceLike {
+function sourceOf(s: LocalSource | ByteSource): SourceLike {
   if (s instanceof Uint8Array || (typeof Blob !== "undefined" && s instanceof Blob)) return s;
+  if ("read" in s) return s;
   const { fd, size } = s as { fd: number; size: number };
   const src: ByteSource = descriptorSource(fd, size);
   return src;

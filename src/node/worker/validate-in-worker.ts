@@ -11,6 +11,7 @@ import { failedReport } from "../../image/validate.js";
 import {
   outOfMemoryReport,
   parseWorkerOptions,
+  remoteSource,
   supervise,
   type WorkerRequest,
   type WorkerValidateOptions,
@@ -22,19 +23,21 @@ import { startWorker } from "./spawn.js";
  * Validate an image in a worker thread: the same report as validateDmg, or a BUDGET_TIME
  * report when the deadline passes (`timeoutMs`, default 60 s), or a BUDGET_WORKING_MEMORY
  * report when the thread runs out of its heap (`maxHeapMb`, default 256). The source is a file
- * path (opened here; the thread reads through its descriptor), bytes or a Blob (copied to the
+ * path (opened here; the thread reads through its descriptor), an http(s) `URL` (read by the
+ * thread with range requests, `headers` sent with each), bytes or a Blob (copied to the
  * thread). Misuse is thrown as INVALID_ARGUMENT; a fired `signal` terminates the thread and
  * throws ABORTED.
  */
 export async function validateInWorker(
-  source: string | Uint8Array | ArrayBuffer | Blob,
+  source: string | URL | Uint8Array | ArrayBuffer | Blob,
   options: WorkerValidateOptions = {},
 ): Promise<ValidationReport> {
-  const { timeoutMs, heapMb, quick, strict, budget, signal } = parseWorkerOptions(options);
+  const { timeoutMs, heapMb, quick, strict, budget, signal, headers } = parseWorkerOptions(options);
   if (signal?.aborted) throw abortError(signal);
   let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
-  let request: WorkerRequest["source"];
-  if (typeof source === "string") {
+  // A URL is read by the thread itself, over HTTP.
+  let request: WorkerRequest["source"] | undefined = remoteSource(source, headers);
+  if (request === undefined && typeof source === "string") {
     try {
       opened = await fileSource(source);
     } catch (e) {
@@ -42,9 +45,15 @@ export async function validateInWorker(
       throw e;
     }
     request = { fd: fileDescriptor(opened) as number, size: opened.size };
-  } else if (source instanceof ArrayBuffer) request = new Uint8Array(source);
-  else if (source instanceof Uint8Array || source instanceof Blob) request = source;
-  else throw new DmgError("INVALID_ARGUMENT", "source must be a path, bytes or a Blob");
+  } else if (request === undefined) {
+    if (source instanceof ArrayBuffer) request = new Uint8Array(source);
+    else if (source instanceof Uint8Array || source instanceof Blob) request = source;
+    else
+      throw new DmgError(
+        "INVALID_ARGUMENT",
+        "source must be a path, an http(s) URL, bytes or a Blob",
+      );
+  }
   try {
     return await runInWorker(
       { kind: "dmg-validate", source: request, budget, quick, strict, timeoutMs },
