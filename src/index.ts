@@ -16,6 +16,7 @@ export type {
   ResumePoint,
 } from "./codecs/codec.js";
 export type { InputBuffers } from "./codecs/input.js";
+export type { ContainerInfo } from "./containers/container.js";
 export {
   DmgError,
   type ErrorCode,

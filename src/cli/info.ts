@@ -1,5 +1,6 @@
 /** `dmg-validate info FILE`: the trailer, layout, tables and warnings of one image. */
 
+import type { ContainerInfo } from "../containers/container.js";
 import { DmgError } from "../core/errors.js";
 import { jsonText, sanitize } from "../core/text.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
@@ -48,12 +49,30 @@ function infoJson(file: string, image: DmgImage): Record<string, unknown> {
     ok: true,
     size: image.size,
     sectorCount: image.sectorCount,
+    container: image.container,
     layout: image.layout,
     koly: kolyJson(image.koly),
     tables: image.tables.map((t) => ({ ...t, checksum: checksumJson(t.checksum) })),
     chunkCount: image.chunkCount,
     warnings: image.warnings.map(findingJson),
   };
+}
+
+/**
+ * The containers around the image, outermost first, each with its fields (nothing for a plain
+ * UDIF file). Field values may come from the file: sanitised.
+ */
+function containerText(c: ContainerInfo): string[] {
+  const lines: string[] = [];
+  let pad = "";
+  for (let at: ContainerInfo | undefined = c; at && at.kind !== "UDIF"; at = at.inner) {
+    lines.push(`${"container".padEnd(17)}${pad}${sanitize(at.kind)}`);
+    for (const [name, value] of Object.entries(at.fields)) {
+      lines.push(`  ${pad}${sanitize(name).padEnd(15)}${sanitize(String(value))}`);
+    }
+    pad += "  ";
+  }
+  return lines;
 }
 
 function infoText(file: string, image: DmgImage): string[] {
@@ -63,6 +82,7 @@ function infoText(file: string, image: DmgImage): string[] {
   const lines = [
     `file             ${sanitize(file)}`,
     `virtual size     ${image.size} bytes (${humanBytes(image.size)}), ${image.sectorCount} sectors`,
+    ...containerText(image.container),
     `layout           ${image.layout}`,
     `trailer          koly at ${hex(k.fileOffset)}, version ${k.version}, flags ${flagsText(k.flags)}`,
     `  data fork      ${range(k.dataForkOffset, k.dataForkLength)}, checksum ${checksumText(k.dataForkChecksum)}`,

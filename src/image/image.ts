@@ -7,6 +7,7 @@
  * progress, then closes every decoder (streams not read to their end included), frees the
  * image's working memory and closes the source; reads after it fail with INVALID_ARGUMENT.
  */
+import type { ContainerInfo } from "../containers/container.js";
 import { DmgError, type Finding } from "../core/errors.js";
 import type { Budget } from "../core/limits.js";
 import { byteCount, optionsObject, readOption } from "../core/options.js";
@@ -91,6 +92,14 @@ export class DmgImage {
   /** The trailer fields. */
   get koly(): Koly {
     return this.#s.koly;
+  }
+
+  /**
+   * What holds the image: `{ kind: "UDIF" }` for a plain image file, else the containers
+   * around it (outermost first, each with its header fields).
+   */
+  get container(): ContainerInfo {
+    return this.#s.container;
   }
 
   /** Which structures described the tables. */

@@ -4,7 +4,8 @@
  */
 import type { Codec } from "../codecs/codec.js";
 import { CORE_CODECS, type CodecDefaults, codecTable } from "../codecs/registry.js";
-import { DmgError, type Finding, warning } from "../core/errors.js";
+import { unwrap } from "../containers/registry.js";
+import { DmgError, warning } from "../core/errors.js";
 import { type Budget, checkBudget, overBudget, resolveBudget } from "../core/limits.js";
 import { booleanOption, codecsOption, optionsObject, readOption } from "../core/options.js";
 import { checkSignal, runPaced, Work } from "../core/work.js";
@@ -84,9 +85,10 @@ export async function openWith(
 ): Promise<DmgImage> {
   const { budget } = options;
   const work = new Work(options.signal);
-  const src = toSource(source);
+  const outer = toSource(source);
   work.check();
-  const warnings: Finding[] = [];
+  // An encrypted image, a segmented set...: the UDIF image they hold is read through them.
+  const { source: src, container, warnings } = await unwrap(outer, { budget, work });
   const koly = await locateKoly(src, warnings);
   checkKolyRanges(koly, src.size);
   await work.pace();
@@ -139,6 +141,6 @@ export async function openWith(
   }
   work.check();
   return newImage(
-    newSession({ source: src, koly, layout, tables, index, budget, codecs, warnings }),
+    newSession({ source: src, container, koly, layout, tables, index, budget, codecs, warnings }),
   );
 }

@@ -10,6 +10,7 @@
  */
 import { InputBuffers } from "../codecs/input.js";
 import type { CodecTable } from "../codecs/registry.js";
+import type { ContainerInfo } from "../containers/container.js";
 import type { Finding } from "../core/errors.js";
 import { type Budget, DecompressMeter } from "../core/limits.js";
 import type { Koly } from "../format/koly.js";
@@ -28,6 +29,8 @@ export const MAX_OPEN_DECODERS = 8;
 /** What opening found, that a session is made of. */
 export interface Opened {
   source: ByteSource;
+  /** What held the UDIF image: "UDIF" itself, or the containers around it. */
+  container: ContainerInfo;
   koly: Koly;
   layout: MapLayout;
   tables: PartitionTable[];

@@ -1,0 +1,57 @@
+/**
+ * The containers read, in the order they are tried. A file that none of them claims is read
+ * as a UDIF image (or refused as one).
+ */
+
+import type { Finding } from "../core/errors.js";
+import type { ByteSource } from "../sources/source.js";
+import { readExact } from "../sources/source.js";
+import type { Container, ContainerContext, ContainerInfo } from "./container.js";
+
+/** One line per container format. */
+export const CONTAINERS: readonly Container[] = [];
+
+/** Bytes read from each end of a file to tell its container. */
+const PROBE = 4096;
+
+/** Containers inside containers, at most (a segmented set of encrypted parts). */
+const MAX_DEPTH = 2;
+
+/** What the layers above read: the UDIF bytes, what held them, and what opening noted. */
+export interface Unwrapped {
+  source: ByteSource;
+  container: ContainerInfo;
+  warnings: Finding[];
+}
+
+/**
+ * Open the containers around `src`, outermost first, until what is left is not one of them;
+ * a file that is no container is its own UDIF image (`container.kind` "UDIF").
+ */
+export async function unwrap(src: ByteSource, ctx: ContainerContext): Promise<Unwrapped> {
+  const warnings: Finding[] = [];
+  const infos: ContainerInfo[] = [];
+  let source = src;
+  for (let depth = 0; depth < MAX_DEPTH; depth++) {
+    const container = await claim(source);
+    if (!container) break;
+    ctx.work.check();
+    const opened = await container.open(source, ctx);
+    infos.push(opened.info);
+    for (const w of opened.warnings) warnings.push(w);
+    source = opened.source;
+  }
+  // The outermost container holds the next one in; the innermost holds a UDIF image.
+  let container: ContainerInfo = { kind: "UDIF", fields: {} };
+  for (let i = infos.length - 1; i >= 0; i--) container = { ...infos[i], inner: container };
+  return { source, container, warnings };
+}
+
+/** The container `src` is, if any. */
+async function claim(src: ByteSource): Promise<Container | undefined> {
+  if (CONTAINERS.length === 0 || src.size === 0) return undefined;
+  const n = Math.min(PROBE, src.size);
+  const head = await readExact(src, 0, n, "file header");
+  const tail = await readExact(src, src.size - n, n, "file end");
+  return CONTAINERS.find((c) => c.detect(head, tail, src));
+}
