@@ -67,8 +67,8 @@ Options for extract and create:
 
 Budgets (check, info, extract, cat): exceeding one is reported as BUDGET_* and exit code 1.
 ${budgets.join("\n")}
-  --timeout DURATION        stop after this long (30s, 2m, 1500ms; a plain number is
-                            seconds), reported as BUDGET_TIME
+  --timeout DURATION        stop the work on each file after this long (30s, 2m, 1500ms;
+                            a plain number is seconds), reported as BUDGET_TIME
 
 Output of check:
   --format FORMAT           text (default), json (one object per file per line), sarif
