@@ -6,7 +6,6 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import {
   chmodSync,
-  existsSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -14,31 +13,14 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { main } from "../src/cli/main.js";
 import { memoryIo } from "./helpers/cli-io.js";
-import { BIN, ROOT, runCli } from "./helpers/cli-run.js";
+import { BIN, cliSandbox } from "./helpers/cli-run.js";
 import { namedImage, zeroDisk, zlibZeros } from "./helpers/hostile-images.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "dmg-cli-hostile-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-beforeAll(() => {
-  // The CLI runs from dist/ (npm test builds it first).
-  expect(existsSync(join(ROOT, "dist", "cli", "main.js"))).toBe(true);
-});
-
-function file(name: string, bytes: Uint8Array): string {
-  const p = join(tmp, name);
-  writeFileSync(p, bytes);
-  return p;
-}
-
-function cli(args: string[]) {
-  return runCli(args, tmp);
-}
+const { tmp, file, cli } = cliSandbox("dmg-cli-hostile-");
 
 /** No raw control, C1, bidi or line-separator character but newlines. */
 const RAW = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;

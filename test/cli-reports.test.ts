@@ -6,43 +6,24 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import {
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
-  rmSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SaxesParser } from "saxes";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { junitXml, xmlText } from "../src/cli/report/junit.js";
 import type { Outcome } from "../src/cli/report/reporter.js";
-import { BIN, ROOT, runCli, ZLIB } from "./helpers/cli-run.js";
+import { BIN, cliSandbox, ZLIB } from "./helpers/cli-run.js";
 import { withXml, xmlOf } from "./helpers/hostile.js";
 import { namedImage } from "./helpers/hostile-images.js";
 
-const tmp = mkdtempSync(join(tmpdir(), "dmg-cli-reports-"));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-beforeAll(() => {
-  // The CLI runs from dist/ (npm test builds it first).
-  expect(existsSync(join(ROOT, "dist", "cli", "main.js"))).toBe(true);
-});
-
-function file(name: string, bytes: Uint8Array): string {
-  const p = join(tmp, name);
-  writeFileSync(p, bytes);
-  return p;
-}
-
-function cli(args: string[]) {
-  return runCli(args, tmp);
-}
+const { tmp, file, cli } = cliSandbox("dmg-cli-reports-");
 
 /** No raw C0 (but LF), DEL, C1, bidi or line-separator character. */
 const RAW =

@@ -15,7 +15,7 @@
 import { at, DmgError } from "../core/errors.js";
 import { HttpClient, type HttpStats, type RangeResult } from "./http-fetch.js";
 import { type HttpSourceOptions, resolveHttpOptions } from "./http-options.js";
-import type { ByteSource } from "./source.js";
+import { type ByteSource, readInRange } from "./source.js";
 
 export type { HttpStats } from "./http-fetch.js";
 export type { HttpSourceOptions } from "./http-options.js";
@@ -120,13 +120,7 @@ class Reader {
   async read(offset: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
     const size = this.client.size;
     // Callers check ranges; a source handed to other code still must not send nonsense.
-    if (
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      offset < 0 ||
-      length < 0 ||
-      offset + length > size
-    ) {
+    if (!readInRange(offset, length, size)) {
       throw new DmgError(
         "INVALID_ARGUMENT",
         `read of ${length} bytes at ${offset} is outside the ${size}-byte file`,

@@ -23,6 +23,20 @@ export interface ByteSource {
   close?(): Promise<void>;
 }
 
+/**
+ * True when a read of `length` bytes at `offset` lies inside a source of `size` bytes, with
+ * both numbers safe integers: what a source checks before it reads, whoever calls it.
+ */
+export function readInRange(offset: number, length: number, size: number): boolean {
+  return (
+    Number.isSafeInteger(offset) &&
+    Number.isSafeInteger(length) &&
+    offset >= 0 &&
+    length >= 0 &&
+    offset + length <= size
+  );
+}
+
 /** Anything {@link toSource} accepts. */
 export type SourceLike = ByteSource | Uint8Array | ArrayBuffer | Blob;
 

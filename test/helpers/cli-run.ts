@@ -1,6 +1,9 @@
 /** Running the built CLI as a user would: a child process, its output as text. */
 import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { afterAll, beforeAll, expect } from "vitest";
 import { REAL } from "./corpus.js";
 
 export const ROOT = join(import.meta.dirname, "..", "..");
@@ -49,4 +52,26 @@ export function runCli(
     out: r.stdout.toString("utf8"),
     err: r.stderr.toString("utf8"),
   };
+}
+
+/**
+ * A temporary folder for one test file's images, removed after its tests; the built CLI must
+ * exist (npm test builds it first). `file` writes an image there, `cli` runs the CLI there.
+ */
+export function cliSandbox(prefix: string): {
+  tmp: string;
+  file: (name: string, bytes: Uint8Array) => string;
+  cli: (args: string[]) => Run;
+} {
+  const tmp = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+  beforeAll(() => {
+    expect(existsSync(join(ROOT, "dist", "cli", "main.js"))).toBe(true);
+  });
+  const file = (name: string, bytes: Uint8Array): string => {
+    const p = join(tmp, name);
+    writeFileSync(p, bytes);
+    return p;
+  };
+  return { tmp, file, cli: (args) => runCli(args, tmp) };
 }

@@ -6,7 +6,7 @@ import { constants, read as readFd } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { at, DmgError } from "../../core/errors.js";
 import { readAhead } from "../../sources/read-ahead.js";
-import type { ByteSource } from "../../sources/source.js";
+import { type ByteSource, readInRange } from "../../sources/source.js";
 
 /** Short reasons for the errno codes a person is likely to meet. */
 const REASONS: Record<string, string> = {
@@ -174,13 +174,7 @@ function rangedSource(
       if (isClosed()) {
         throw new DmgError("IO_ERROR", `${path}: read after the file was closed`, offset);
       }
-      if (
-        !Number.isSafeInteger(offset) ||
-        !Number.isSafeInteger(length) ||
-        offset < 0 ||
-        length < 0 ||
-        offset + length > size
-      ) {
+      if (!readInRange(offset, length, size)) {
         throw new DmgError(
           "IO_ERROR",
           `${path}: read of ${length} bytes at ${at(offset)} is outside the ${size}-byte file`,
