@@ -10,7 +10,6 @@ import { KOLY_FIELD, type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
 import { type MishTable, parseMish } from "../format/mish.js";
 import { parsePlistPaced } from "../format/plist.js";
 import type { BlkxResource, ResourceMap } from "../format/resources.js";
-import { parseResourceFork } from "../format/rsrc.js";
 import { type ByteSource, readExact } from "../sources/source.js";
 
 /** Which structures described the tables. */
@@ -78,6 +77,9 @@ async function readRsrc(src: ByteSource, koly: Koly, budget: Budget): Promise<Re
   // Check the budget before reading: the length is a field of the file.
   checkBudget(budget, "maxRsrcBytes", koly.rsrcForkLength, { offset: koly.rsrcForkOffset });
   const bytes = await readExact(src, koly.rsrcForkOffset, koly.rsrcForkLength, "resource fork");
+  // Loaded here: most images describe their tables in XML only, and every module a command
+  // loads stays resident.
+  const { parseResourceFork } = await import("../format/rsrc.js");
   return parseResourceFork(bytes, koly.rsrcForkOffset, budget);
 }
 

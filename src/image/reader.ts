@@ -86,6 +86,8 @@ function pointSpan(index: ChunkIndex): number {
  */
 export class OpenReaders implements SoftHolder {
   private readonly open = new Set<ImageReader>();
+  /** The reader touched last. */
+  private latest: ImageReader | undefined;
 
   constructor(
     private readonly memory: MemoryMeter,
@@ -99,6 +101,9 @@ export class OpenReaders implements SoftHolder {
 
   /** `r` has opened a cursor or used it: it becomes the most recent; the oldest idle go past the cap. */
   touch(r: ImageReader): void {
+    // Already the most recent (a stream read steadily): nothing to reorder, nothing allocated.
+    if (this.latest === r && this.open.has(r)) return;
+    this.latest = r;
     this.open.delete(r);
     this.open.add(r);
     for (const other of this.open) {

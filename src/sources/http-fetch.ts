@@ -4,7 +4,8 @@
  */
 import { at, DmgError, type ErrorCode } from "../core/errors.js";
 import { abortError } from "../core/work.js";
-import { type HttpConfig, shownUrl } from "./http-options.js";
+import type { HttpConfig } from "./http-options.js";
+import { shownUrl } from "./url.js";
 
 const MiB = 1024 * 1024;
 

@@ -57,10 +57,7 @@ export const MAX_READ_AHEAD = 64 * MiB;
 /** Most requests in flight at once a caller may ask for. */
 const MAX_CONCURRENCY = 64;
 
-/** The URL as messages show it: scheme, host and path; no credentials, query or fragment. */
-export function shownUrl(url: URL): string {
-  return `${url.origin}${url.pathname}`;
-}
+export { shownUrl } from "./url.js";
 
 function integerOption(
   options: Record<string, unknown>,

@@ -8,7 +8,7 @@ import { isCompressed, isZeroFill, SECTOR_SIZE, UDZO } from "../../format/types.
 import { ImageReader } from "../../image/reader.js";
 import { operationMeter, type Session } from "../../image/session.js";
 import type { ByteSink } from "../../write/writer.js";
-import { ChunkPool, type Taken } from "../parallel/parallel.js";
+import type { ChunkPool, Taken } from "../parallel/parallel.js";
 import { nativeZlibCodec } from "../zlib/native-zlib-codec.js";
 import { SINK_BUFFER } from "./file-sink.js";
 
@@ -74,7 +74,11 @@ export async function writeDisk(
     onProgress?.(done);
   };
   try {
-    if (wanted) pool = ChunkPool.start(s, { threads, mode: "data", signal: work.signal });
+    // The lanes' code is loaded only when they start (zlib on two cores decodes here).
+    if (wanted) {
+      const { ChunkPool } = await import("../parallel/parallel.js");
+      pool = ChunkPool.start(s, { threads, mode: "data", signal: work.signal });
+    }
     for (let i = 0; i < index.count; i++) {
       await work.pace(index.offset[i]);
       const size = index.sectorCount[i] * SECTOR_SIZE;

@@ -13,7 +13,7 @@ import { DEFAULT_BUDGET, DecompressMeter, type MemoryMeter } from "../../core/li
 import { Work } from "../../core/work.js";
 import { SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
-import { ForkCrc } from "../../image/fork-crc.js";
+import type { ForkCrc } from "../../image/fork-crc.js";
 import { ImageReader } from "../../image/reader.js";
 import type { ByteSource } from "../../sources/source.js";
 
@@ -185,6 +185,9 @@ export class Lane {
     // The payload's own CRC32, from the decoder's reads: the consumer joins it into the data
     // fork's CRC32 instead of reading the payload a second time.
     let stored: ForkCrc | undefined;
+    // Only a validation (CRC mode) wants the payloads' CRC32s.
+    const Fork =
+      this.config.mode === "crc" ? (await import("../../image/fork-crc.js")).ForkCrc : undefined;
     const { source } = this.deps;
     const tapped: ByteSource = {
       size: source.size,
@@ -202,7 +205,7 @@ export class Lane {
       const chunk = task.chunks[j * TASK_FIELDS];
       const before = meter.total;
       let crc = 0;
-      stored = new ForkCrc(index.offset[j], index.offset[j] + index.length[j], crcOf);
+      stored = Fork && new Fork(index.offset[j], index.offset[j] + index.length[j], crcOf);
       try {
         for await (const piece of reader.chunkPieces(
           j,
@@ -214,7 +217,7 @@ export class Lane {
           if (this.config.mode === "crc") crc = crcOf(piece, crc);
           else await this.copy(task.id, chunk, piece);
         }
-        this.record(chunk, ENDED, crc, meter.total - before, stored.whole ?? -1);
+        this.record(chunk, ENDED, crc, meter.total - before, stored?.whole ?? -1);
       } catch (e) {
         // Stopped: the chunk was cut short, it did not fail.
         if (!(e instanceof DmgError) || this.stopped) throw e;

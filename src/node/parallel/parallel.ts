@@ -11,7 +11,6 @@
  * stop; the consumer then decodes the rest itself with the whole budget, from the exact byte
  * where the lane stopped.
  */
-import os from "node:os";
 import type { Worker } from "node:worker_threads";
 import { InputBuffers } from "../../codecs/input.js";
 import type { DmgError } from "../../core/errors.js";
@@ -49,10 +48,7 @@ const MAX_LANE_FAILURES = 64;
 /** A lane's share of the budget must hold its slabs and a decoder. */
 const MIN_SHARE = 8 * MiB;
 
-/** Threads used when none is asked for: one per available core. */
-export function defaultThreads(): number {
-  return os.availableParallelism?.() ?? os.cpus().length;
-}
+export { defaultThreads } from "./threads.js";
 
 /**
  * What the pool has for a chunk: its outcome (`done`), after its bytes went to the consumer's
