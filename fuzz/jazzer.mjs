@@ -34,6 +34,9 @@ export const TARGETS = {
   lzfse: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   lzma: { sync: false, maxLen: 128 * KiB, timeout: 5000 },
   pipeline: { sync: false, maxLen: 1024 * KiB, timeout: 10000 },
+  segments: { sync: false, maxLen: 20 * KiB, timeout: 5000 },
+  encrypted: { sync: false, maxLen: 32 * KiB, timeout: 5000 },
+  sparse: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   text: { sync: true, maxLen: 4 * KiB, timeout: 5000 },
 };
 

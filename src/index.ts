@@ -17,6 +17,7 @@ export type {
 } from "./codecs/codec.js";
 export type { InputBuffers } from "./codecs/input.js";
 export type { ContainerInfo } from "./containers/container.js";
+export { segmentedSource } from "./containers/segments/set.js";
 export {
   DmgError,
   type ErrorCode,

@@ -62,6 +62,12 @@ export interface Args {
   headers: Array<[string, string]>;
   budget: Partial<Budget>;
   write: WriteOptions;
+  /** `--password-file FILE`: the password of an encrypted image is the file's first line. */
+  passwordFile?: string;
+  /** `--password-env NAME`: the password is environment variable NAME. */
+  passwordEnv?: string;
+  /** The password, once read (by main, from the file, the environment or a prompt). */
+  password?: string;
 }
 
 type Setter = (a: Args, value: string, flag: string) => unknown;
@@ -117,6 +123,8 @@ const FLAGS = new Map<string, FlagSpec>([
     take((a, v, f) => Object.assign(a, { maxStdin: parseSize(v, f) }), READ_COMMANDS),
   ],
   ["--header", take((a, v, f) => a.headers.push(parseHeader(v, `option ${f}`)), READ_COMMANDS)],
+  ["--password-file", take((a, v) => Object.assign(a, { passwordFile: v }), READ_COMMANDS)],
+  ["--password-env", take((a, v) => Object.assign(a, { passwordEnv: v }), READ_COMMANDS)],
   ["--offset", take((a, v, f) => Object.assign(a, { offset: parseSize(v, f) }), ["cat"])],
   ["--length", take((a, v, f) => Object.assign(a, { length: parseSize(v, f) }), ["cat"])],
   [
@@ -263,6 +271,12 @@ export function parseArgs(argv: readonly string[]): Args {
     const eq = arg.startsWith("--") ? arg.indexOf("=") : -1;
     const name = eq >= 0 ? arg.slice(0, eq) : arg;
     const spec = FLAGS.get(name);
+    // A password on the command line is seen by every user (ps) and kept in shell history.
+    if (name === "--password") {
+      throw new UsageError(
+        "there is no --password option: a command line is visible to other users (ps) and kept in shell history; use --password-file FILE or --password-env NAME, or type it at the prompt",
+      );
+    }
     if (!spec) throw new UsageError(`unknown option ${name}`);
     let value = "";
     if (spec.value) {
@@ -284,6 +298,9 @@ export function parseArgs(argv: readonly string[]): Args {
   }
   a.json = a.format === "json";
   if (a.help || a.version) return a;
+  if (a.passwordFile !== undefined && a.passwordEnv !== undefined) {
+    throw new UsageError("give --password-file or --password-env, not both");
+  }
   for (const name of seen) {
     const allowed = FLAGS.get(name)?.commands;
     if (allowed && !allowed.includes(a.command)) {
@@ -328,4 +345,9 @@ function distance(a: string, b: string): number {
     prev = cur;
   }
   return prev[b.length];
+}
+
+/** True when operand `op` names standard input. */
+export function isStdin(op: string | undefined): boolean {
+  return op === "-" || op === "/dev/stdin";
 }

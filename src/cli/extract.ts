@@ -11,7 +11,7 @@ import type { DmgImage } from "../image/image.js";
 import { sessionOf } from "../image/image.js";
 import { extractDmg } from "../node/extract.js";
 import { OverlappedWriter, writeDisk } from "../node/io/write-disk.js";
-import { defaultThreads } from "../node/parallel/parallel.js";
+import { defaultThreads } from "../node/parallel/threads.js";
 import type { HttpSource } from "../sources/http.js";
 import { type Args, UsageError } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
@@ -111,6 +111,7 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
       () =>
         extractDmg(remote ?? path, out, {
           budget: args.budget,
+          password: args.password,
           threads: args.threads,
           sync: args.fsync,
           onProgress: progress.update,

@@ -15,7 +15,9 @@ import { UsageError } from "./args.js";
 import type { Input } from "./inputs.js";
 
 /** File names of the image kinds read here, by suffix. */
-const IMAGE_SUFFIX = /\.dmg$/i;
+const IMAGE_SUFFIX = /\.(?:dmg|sparseimage)$/i;
+/** Folders that are one image each (a sparse bundle): checked whole, never walked into. */
+const BUNDLE_SUFFIX = /\.sparsebundle\/*$/i;
 
 /** How far directories and patterns may expand, all operands of one run together. */
 export interface WalkLimits {
@@ -33,7 +35,10 @@ export async function expandOperand(op: string, w: WalkState): Promise<void> {
   const before = w.found;
   const info = await stat(op).catch(() => undefined);
   const pattern = info === undefined ? parsePattern(op) : undefined;
-  if (info?.isDirectory()) {
+  if (info?.isDirectory() && BUNDLE_SUFFIX.test(op)) {
+    w.out.push({ name: op, path: op });
+    w.files++;
+  } else if (info?.isDirectory()) {
     await walkDir(w, op, [], true, undefined);
     if (w.found === before) w.out.push({ name: op, error: noImages(op, "directory") });
   } else if (pattern !== undefined) {
@@ -121,6 +126,11 @@ async function walkDir(
         await walkDir(w, path, next, false, pattern);
         continue;
       }
+    }
+    if (isDir && BUNDLE_SUFFIX.test(e.name)) {
+      // A sparse bundle is one image: its bands are not walked for images of their own.
+      if (all || matched) addFile(w, path);
+      continue;
     }
     if (isDir) {
       // Entered only when something below can still match.

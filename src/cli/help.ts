@@ -90,6 +90,14 @@ Remote images (check, info, extract, cat):
   Failures to read (no Range support, wrong responses, redirect loops, the file changing
   while it is read) exit with 3; check --verbose also shows requests and bytes fetched.
 
+Encrypted images (check, info, extract, cat):
+  --password-file FILE      the password is the first line of FILE (without its newline)
+  --password-env NAME       the password is the value of environment variable NAME
+  Without either, the password is asked for (not echoed) when standard input is a terminal
+  and the image is encrypted; otherwise an encrypted image fails with ENCRYPTED. There is
+  no --password option: a command line is visible to other users (ps) and is kept in shell
+  history. The password is never printed.
+
 General options:
   -                         as FILE: standard input (copied to a private temporary file,
                             at most --max-stdin-bytes, 16G by default)

@@ -5,22 +5,18 @@
  * `dist/*.dmg`, `out/**\/*.dmg`), or an http:// or https:// URL (read over HTTP, never expanded).
  */
 import { DmgError } from "../core/errors.js";
-import { type Args, UsageError } from "./args.js";
+import { type Args, isStdin, UsageError } from "./args.js";
 import { expandOperand, WALK_LIMITS, type WalkLimits, type WalkState } from "./glob.js";
 import type { StdIn } from "./io.js";
 import { isUrl, urlName } from "./remote.js";
 import { deadline } from "./signals.js";
 import { removeTemp, spool } from "./stdin.js";
 
+export { isStdin } from "./args.js";
 export { glob, WALK_LIMITS, type WalkLimits } from "./glob.js";
 
 /** Largest copy of standard input, unless `--max-stdin-bytes` says otherwise. */
 export const DEFAULT_MAX_STDIN = 16 * 1024 ** 3;
-
-/** True when operand `op` names standard input. */
-export function isStdin(op: string | undefined): boolean {
-  return op === "-" || op === "/dev/stdin";
-}
 
 /**
  * One input: the name shown for it and the path or URL to read (or the error that stands for

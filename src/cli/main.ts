@@ -4,11 +4,10 @@
  */
 import { existsSync } from "node:fs";
 import { sanitize } from "../core/text.js";
-import { type Args, nearCommand, parseArgs, UsageError } from "./args.js";
+import { type Args, isStdin, nearCommand, parseArgs, UsageError } from "./args.js";
 import { EXIT_OK, EXIT_USAGE, exitCodeFor, reportFailure, reportInternal, warn } from "./exit.js";
-import { helpText, version } from "./help.js";
-import { isStdin, withInputs } from "./inputs.js";
 import { guard, type Io, OutputClosed, processIo, writeOut } from "./io.js";
+import { resolvePassword } from "./password.js";
 import { isUrl, remoteHeaders, urlName } from "./remote.js";
 import { removingTempFilesOnSignal } from "./signals.js";
 
@@ -112,18 +111,22 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
   }
   try {
     if (args.help) {
-      await writeOut(io.stdout, helpText());
+      await writeOut(io.stdout, (await import("./help.js")).helpText());
       return EXIT_OK;
     }
     if (args.version) {
-      await writeOut(io.stdout, `dmg-validate ${version()}\n`);
+      await writeOut(io.stdout, `dmg-validate ${(await import("./help.js")).version()}\n`);
       return EXIT_OK;
     }
+    // An encrypted image's password: read once, before any image is opened.
+    args.password = await resolvePassword(args, io);
     const run = await COMMANDS[args.command]();
     // info, extract and cat read standard input for `-`: a private copy of it, removed after.
     const first = args.operands[0];
     if (args.command !== "check" && args.command !== "create" && isStdin(first)) {
       const a = args;
+      // Loaded here: a command on a file needs none of the operand expansion code.
+      const { withInputs } = await import("./inputs.js");
       return await removingTempFilesOnSignal(() =>
         withInputs([first], false, io, a, async ([input]) => {
           if (input.error) return reportFailure(io, input.name, input.error);

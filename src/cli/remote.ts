@@ -8,7 +8,7 @@
 import type { DmgImage } from "../image/image.js";
 import { openDmg } from "../node/open.js";
 import type { HttpSource, HttpStats } from "../sources/http.js";
-import { shownUrl } from "../sources/http-options.js";
+import { shownUrl } from "../sources/url.js";
 import { type Args, parseHeader } from "./args.js";
 import { humanBytes } from "./output.js";
 
@@ -83,7 +83,7 @@ export async function openOperand(
   args: Args,
   signal: AbortSignal | undefined,
 ): Promise<DmgImage> {
-  const options = { budget: args.budget, signal };
+  const options = { budget: args.budget, password: args.password, signal };
   if (!isUrl(op)) return openDmg(op, options);
   const src = await openRemote(op, args.headers, signal);
   try {

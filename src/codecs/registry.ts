@@ -14,6 +14,7 @@
  * young-generation collections and makes V8 grow its new space). Loading a module is
  * idempotent, so the loaded decoders are remembered for the process.
  */
+import type { CipherProvider } from "../containers/encrypted/ciphers.js";
 import { DmgError } from "../core/errors.js";
 import { codecParts } from "../core/options.js";
 import { UDBZ, UDCO, ULFO, ULMO } from "../format/types.js";
@@ -24,6 +25,8 @@ import { zlibCodec } from "./zlib/zlib.js";
 export interface CodecDefaults {
   readonly loaded: ReadonlyMap<number, Codec>;
   readonly loaders: ReadonlyMap<number, () => Promise<Codec>>;
+  /** The platform's ciphers for encrypted images (undefined: WebCrypto's). */
+  readonly ciphers?: CipherProvider;
 }
 
 /** The codecs of one image, fixed when it was opened. */

@@ -12,6 +12,7 @@ import type { Finding } from "../core/errors.js";
 import type { Budget } from "../core/limits.js";
 import type { Work } from "../core/work.js";
 import type { ByteSource } from "../sources/source.js";
+import type { CipherProvider } from "./encrypted/ciphers.js";
 
 /** What a container is, for `info` and reports: its kind and the fields worth showing. */
 export interface ContainerInfo {
@@ -29,6 +30,8 @@ export interface ContainerContext {
   work: Work;
   /** The password of an encrypted image, as UTF-8 bytes (undefined: none given). */
   password?: Uint8Array;
+  /** The platform's ciphers for encrypted images (undefined: WebCrypto's). */
+  ciphers?: CipherProvider;
 }
 
 /** A container opened: the UDIF file it presents. */

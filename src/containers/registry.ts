@@ -7,9 +7,38 @@ import type { Finding } from "../core/errors.js";
 import type { ByteSource } from "../sources/source.js";
 import { readExact } from "../sources/source.js";
 import type { Container, ContainerContext, ContainerInfo } from "./container.js";
+import { isCdsaencr, isEncrcdsa, isSegmentPart, isSparseImage } from "./magic.js";
+import { bundleOf, isShell } from "./marks.js";
 
-/** One line per container format. */
-export const CONTAINERS: readonly Container[] = [];
+/**
+ * A container format: how it is told (from signatures and what the platform said, in
+ * magic.ts and marks.ts) and where its code is, loaded only when a file is one: a plain image
+ * loads none of it (every module loaded stays resident).
+ */
+interface Entry {
+  detect(head: Uint8Array, tail: Uint8Array, src: ByteSource): boolean;
+  load(): Promise<Container>;
+}
+
+/** One line per container format, in the order they are tried. */
+export const CONTAINERS: readonly Entry[] = [
+  {
+    detect: (_head, tail) => isSegmentPart(tail),
+    load: async () => (await import("./segments/set.js")).SEGMENTED,
+  },
+  {
+    detect: (head, tail) => isEncrcdsa(head) || isCdsaencr(tail),
+    load: async () => (await import("./encrypted/encrypted.js")).encryptedContainer,
+  },
+  {
+    detect: (head, _tail, src) => isSparseImage(head) && !isShell(src),
+    load: async () => (await import("./sparse/sparse-image.js")).SPARSE_IMAGE,
+  },
+  {
+    detect: (_head, _tail, src) => bundleOf(src) !== undefined,
+    load: async () => (await import("./sparse/sparse-bundle.js")).SPARSE_BUNDLE,
+  },
+];
 
 /** Bytes read from each end of a file to tell its container. */
 const PROBE = 4096;
@@ -33,10 +62,10 @@ export async function unwrap(src: ByteSource, ctx: ContainerContext): Promise<Un
   const infos: ContainerInfo[] = [];
   let source = src;
   for (let depth = 0; depth < MAX_DEPTH; depth++) {
-    const container = await claim(source);
-    if (!container) break;
+    const entry = await claim(source);
+    if (!entry) break;
     ctx.work.check();
-    const opened = await container.open(source, ctx);
+    const opened = await (await entry.load()).open(source, ctx);
     infos.push(opened.info);
     for (const w of opened.warnings) warnings.push(w);
     source = opened.source;
@@ -48,10 +77,16 @@ export async function unwrap(src: ByteSource, ctx: ContainerContext): Promise<Un
 }
 
 /** The container `src` is, if any. */
-async function claim(src: ByteSource): Promise<Container | undefined> {
-  if (CONTAINERS.length === 0 || src.size === 0) return undefined;
+async function claim(src: ByteSource): Promise<Entry | undefined> {
+  if (src.size === 0) return undefined;
+  const [head, tail] = await ends(src);
+  return CONTAINERS.find((c) => c.detect(head, tail, src));
+}
+
+/** The first and last bytes of `src`, up to {@link PROBE} each. */
+async function ends(src: ByteSource): Promise<[Uint8Array, Uint8Array]> {
   const n = Math.min(PROBE, src.size);
   const head = await readExact(src, 0, n, "file header");
   const tail = await readExact(src, src.size - n, n, "file end");
-  return CONTAINERS.find((c) => c.detect(head, tail, src));
+  return [head, tail];
 }

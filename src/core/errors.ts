@@ -13,12 +13,27 @@ export const ErrorCodes = {
   // The file as a whole.
   NOT_UDIF: "Not a UDIF image (no koly trailer)",
   ENCRYPTED: "Encrypted image (encrcdsa)",
+  SPARSE_MALFORMED: "A sparse image (sprs) header, band table or header chain is malformed",
+  BUNDLE_MALFORMED: "A sparse bundle's Info.plist or bands folder is malformed or unsafe",
+  PASSWORD_WRONG: "The password does not unlock the encrypted image",
+  ENCRYPTED_HEADER: "The encrypted image's header or a key blob is malformed",
+  ENCRYPTED_UNSUPPORTED:
+    "The encrypted image uses a version, cipher or key derivation not supported",
+  CIPHER_UNAVAILABLE: "A cipher the encrypted image needs is not available on this platform",
   TRUNCATED: "File or structure shorter than its format requires",
   IO_ERROR: "The source could not be read",
   // koly trailer.
   KOLY_VERSION: "koly version or header size not supported",
   KOLY_RANGE: "A fork range in the trailer lies outside the file or overlaps another",
   KOLY_SEGMENTED: "Image is one segment of a multi-segment set",
+  SEGMENT_MISSING: "A part of a segmented set is missing",
+  SEGMENT_DUPLICATE: "Two parts of a segmented set carry the same segment number",
+  SEGMENT_ORDER:
+    "A part of a segmented set is not at the position its number (or data fork offset) says",
+  SEGMENT_FOREIGN: "A part belongs to another segmented set (another segment ID)",
+  SEGMENT_TRUNCATED:
+    "A part of a segmented set is shorter than its trailer says, or has lost its trailer",
+  SEGMENT_COUNT: "Parts of a segmented set disagree on the number of parts, or there are more",
   CHECKSUM_TYPE: "Checksum struct with an unknown type or impossible bit count",
   FIELD_TOO_LARGE: "A 64-bit field is above 2^53-1 and cannot be used exactly",
   NO_PARTITION_MAP: "Neither an XML property list nor a resource fork describes the tables",
@@ -69,6 +84,11 @@ export const ErrorCodes = {
   BUDGET_DECOMPRESSED: "Operation would produce more bytes than the budget",
   BUDGET_EXPANSION: "Operation would produce more bytes per byte of the image file than the budget",
   BUDGET_NAME_BYTES: "A name or string of the partition map is longer than the budget",
+  BUDGET_SEGMENTS: "A segmented set has more parts than the budget",
+  BUDGET_KDF_ITERATIONS: "An encrypted image asks for more PBKDF2 iterations than the budget",
+  BUDGET_KEY_BLOBS: "An encrypted image has more key blobs than the budget",
+  BUDGET_KEY_BLOB_BYTES: "A key blob of an encrypted image is larger than the budget",
+  BUDGET_CRYPT_BLOCK: "An encrypted image's block size is larger than the budget",
   BUDGET_TIME: "Operation ran past its deadline (a timeout signal fired)",
   BUDGET_STDIN_BYTES: "Standard input is larger than the command line's --max-stdin-bytes",
   BUDGET_HTTP_REQUESTS: "An HTTP source made more requests than its maxRequests",
@@ -154,6 +174,7 @@ export const WarningCodes = {
   CHECKSUM_UNKNOWN: "A checksum of an unknown type was not verified",
   CHECKSUM_ABSENT: "A checksum is absent (type 0) and was not verified",
   FINDINGS_DROPPED: "More findings than maxFindings: the rest were counted, not kept",
+  NAME_MISLEADING: "The file's name says .dmg but it holds another kind of image (a sparse image)",
 } as const;
 
 /** A stable warning code. */

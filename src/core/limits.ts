@@ -46,6 +46,19 @@ export interface Budget {
   maxFindings: number;
   /** Longest name or other string of the property list or resource fork, in bytes. */
   maxNameBytes: number;
+  /**
+   * Most PBKDF2 iterations spent deriving the keys of an encrypted image (over all its
+   * password key blobs tried).
+   */
+  maxKdfIterations: number;
+  /** Most key blobs in an encrypted image's header. */
+  maxKeyBlobs: number;
+  /** Largest key blob of an encrypted image, in bytes. */
+  maxKeyBlobBytes: number;
+  /** Largest encryption block of an encrypted image, in bytes. */
+  maxCryptBlockBytes: number;
+  /** Most parts of a segmented set (each is a file to open). */
+  maxSegments: number;
 }
 
 /** The defaults: generous for every honest image seen, small enough for an upload handler. */
@@ -65,6 +78,16 @@ export const DEFAULT_BUDGET: Readonly<Budget> = Object.freeze({
   maxFindings: 1000,
   // Real names are under 100 bytes ("Protective Master Boot Record (MBR : 0)").
   maxNameBytes: 1024,
+  // hdiutil writes ~250,000 today (232,558 in corpus/real/), 1,000 in Mac OS X 10.4-era images.
+  maxKdfIterations: 1_000_000,
+  // Real images hold one password blob, sometimes a second (a recovery certificate).
+  maxKeyBlobs: 16,
+  // A password blob is 616 bytes; a certificate blob a few KB.
+  maxKeyBlobBytes: 64 * KiB,
+  // hdiutil writes 512 (v2) or 4096-byte blocks.
+  maxCryptBlockBytes: 1 * MiB,
+  // A 16 TiB disk on 4.7 GB DVDs is ~3,700 parts; each part costs an open file.
+  maxSegments: 4096,
 });
 
 /** One budget: its key, the code it raises, its CLI flag, and words for messages and help. */
@@ -165,6 +188,41 @@ export const BUDGET_KEYS: ReadonlyArray<BudgetSpec> = [
     flag: "--max-name-bytes",
     what: "bytes in one name or string",
     bytes: true,
+  },
+  {
+    key: "maxKdfIterations",
+    code: "BUDGET_KDF_ITERATIONS",
+    flag: "--max-kdf-iterations",
+    what: "PBKDF2 iterations",
+    bytes: false,
+  },
+  {
+    key: "maxKeyBlobs",
+    code: "BUDGET_KEY_BLOBS",
+    flag: "--max-key-blobs",
+    what: "key blobs",
+    bytes: false,
+  },
+  {
+    key: "maxKeyBlobBytes",
+    code: "BUDGET_KEY_BLOB_BYTES",
+    flag: "--max-key-blob-bytes",
+    what: "bytes in one key blob",
+    bytes: true,
+  },
+  {
+    key: "maxCryptBlockBytes",
+    code: "BUDGET_CRYPT_BLOCK",
+    flag: "--max-crypt-block-bytes",
+    what: "bytes in one encryption block",
+    bytes: true,
+  },
+  {
+    key: "maxSegments",
+    code: "BUDGET_SEGMENTS",
+    flag: "--max-segments",
+    what: "parts of a segmented set",
+    bytes: false,
   },
 ];
 

@@ -4,6 +4,7 @@
  */
 import type { Codec } from "../codecs/codec.js";
 import { CORE_CODECS, type CodecDefaults, codecTable } from "../codecs/registry.js";
+import { passwordOption } from "../containers/encrypted/password.js";
 import { unwrap } from "../containers/registry.js";
 import { DmgError, warning } from "../core/errors.js";
 import { type Budget, checkBudget, overBudget, resolveBudget } from "../core/limits.js";
@@ -36,6 +37,11 @@ export interface OpenOptions {
    * and 7-Zip do) with a RSRC_XML_DISAGREE warning.
    */
   strict?: boolean;
+  /**
+   * The password of an encrypted image ("encrcdsa"): a string (used as UTF-8) or its bytes.
+   * Without it an encrypted image is refused with ENCRYPTED; a wrong one is PASSWORD_WRONG.
+   */
+  password?: string | Uint8Array;
 }
 
 /** Options as read once at the API boundary. */
@@ -44,6 +50,8 @@ export interface ResolvedOpenOptions {
   codecs: readonly Codec[] | undefined;
   signal: AbortSignal | undefined;
   strict: boolean;
+  /** The password as bytes (undefined: none given). */
+  password: Uint8Array | undefined;
 }
 
 /**
@@ -61,6 +69,7 @@ export function resolveOpenOptions(options: unknown): ResolvedOpenOptions {
     codecs,
     signal: checkSignal(readOption(o, "signal")),
     strict: booleanOption(o, "strict", true),
+    password: passwordOption(o),
   };
 }
 
@@ -88,7 +97,16 @@ export async function openWith(
   const outer = toSource(source);
   work.check();
   // An encrypted image, a segmented set...: the UDIF image they hold is read through them.
-  const { source: src, container, warnings } = await unwrap(outer, { budget, work });
+  const {
+    source: src,
+    container,
+    warnings,
+  } = await unwrap(outer, {
+    budget,
+    work,
+    password: options.password,
+    ciphers: defaults.ciphers,
+  });
   const koly = await locateKoly(src, warnings);
   checkKolyRanges(koly, src.size);
   await work.pace();

@@ -21,12 +21,14 @@ import type { WorkerValidateOptions } from "../worker/protocol.js";
 import { type WriteOptions, type WriteSummary, writeDmg } from "../write/writer.js";
 import { writeFileAtomic } from "./io/file-sink.js";
 import { fileSource } from "./io/file-source.js";
+import { pathSource } from "./io/path-source.js";
 import { type ThreadOptions, threadCount } from "./open.js";
 import { ChunkPool } from "./parallel/parallel.js";
 import { nodeDeflate } from "./zlib/native-zlib.js";
 import { NODE_CODECS } from "./zlib/native-zlib-codec.js";
 
 export type { CodecDefaults } from "../codecs/registry.js";
+export type { CbcDecrypt, CipherProvider } from "../containers/encrypted/ciphers.js";
 export * from "../index.js";
 export type { ForkLayout } from "../write/layout.js";
 export type {
@@ -41,7 +43,6 @@ export { type ExtractOptions, extractDmg } from "./extract.js";
 export { type AtomicWriteOptions, writeFileAtomic } from "./io/file-sink.js";
 export { fileSource } from "./io/file-source.js";
 export { openDmg, type ThreadOptions } from "./open.js";
-
 export { nodeDeflate } from "./zlib/native-zlib.js";
 export { NODE_CODECS, nativeZlibAvailable, nativeZlibCodec } from "./zlib/native-zlib-codec.js";
 
@@ -69,10 +70,10 @@ export async function validateDmg(
   });
   if (typeof source !== "string") return validateWith(source, options, hooks());
   // The options are checked before the file is opened: misuse is thrown, not reported.
-  const { signal } = resolveOpenOptions(options);
+  const { signal, budget } = resolveOpenOptions(options);
   let src: Awaited<ReturnType<typeof fileSource>>;
   try {
-    src = await fileSource(source);
+    src = await pathSource(source, budget);
   } catch (e) {
     if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
     return failedReport(options.quick === true, e);

@@ -8,8 +8,8 @@ import { optionsObject, readOption } from "../core/options.js";
 import type { DmgImage } from "../image/image.js";
 import { type OpenOptions, openWith, resolveOpenOptions } from "../image/open.js";
 import type { SourceLike } from "../sources/source.js";
-import { fileSource } from "./io/file-source.js";
-import { defaultThreads } from "./parallel/parallel.js";
+import { pathSource } from "./io/path-source.js";
+import { defaultThreads } from "./parallel/threads.js";
 import { NODE_CODECS } from "./zlib/native-zlib-codec.js";
 
 /** How many threads decode, for the operations that read a whole image from a file path. */
@@ -45,7 +45,7 @@ export async function openDmg(
 ): Promise<DmgImage> {
   const resolved = resolveOpenOptions(options);
   if (typeof source !== "string") return openWith(source, resolved, NODE_CODECS);
-  const src = await fileSource(source);
+  const src = await pathSource(source, resolved.budget);
   try {
     return await openWith(src, resolved, NODE_CODECS);
   } catch (e) {

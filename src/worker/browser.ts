@@ -51,6 +51,7 @@ export function validateInWorker(
     budget,
     signal,
     headers,
+    password,
   } = parseWorkerOptions(options);
   const url = (readOption(o, "workerUrl") as string | URL | undefined) ?? defaultWorkerUrl();
   const WorkerClass = (globalThis as { Worker?: new (url: string | URL, o: object) => WebWorker })
@@ -73,6 +74,7 @@ export function validateInWorker(
     quick,
     strict,
     timeoutMs,
+    password,
   };
   const worker = new WorkerClass(url, { type: "module" });
   const result = supervise(request, signal, worker, (on) => {

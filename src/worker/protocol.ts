@@ -8,6 +8,8 @@
  * gives the event loop its turns, but a worker adds a wall no bug can pass: its heap is capped
  * (Node), it can be terminated at any moment, and the caller's thread goes on untouched.
  */
+
+import { passwordOption } from "../containers/encrypted/password.js";
 import { DmgError, type ErrorCode } from "../core/errors.js";
 import { type Budget, resolveBudget } from "../core/limits.js";
 import { booleanOption, optionsObject, readOption } from "../core/options.js";
@@ -36,6 +38,8 @@ export interface WorkerValidateOptions {
   signal?: AbortSignal;
   /** Request headers for a source given as an http(s) `URL` (a token, say). */
   headers?: Record<string, string>;
+  /** The password of an encrypted image, as for openDmg (sent to the worker, never logged). */
+  password?: string | Uint8Array;
 }
 
 /** What the caller sends: the source (bytes, a Blob, or a file descriptor on Node) and options. */
@@ -46,6 +50,8 @@ export interface WorkerRequest {
   quick?: boolean;
   strict?: boolean;
   timeoutMs: number;
+  /** The password of an encrypted image, as UTF-8 bytes. */
+  password?: Uint8Array;
 }
 
 /** What a worker is handed to read: bytes, a Blob, or a file descriptor (Node). */
@@ -110,6 +116,7 @@ export interface WorkerCall {
   budget: Budget;
   signal: AbortSignal | undefined;
   headers: Record<string, string> | undefined;
+  password: Uint8Array | undefined;
 }
 
 /**
@@ -128,6 +135,7 @@ export function parseWorkerOptions(options: unknown): WorkerCall {
     budget: resolveBudget(readOption(o, "budget") as Partial<Budget> | undefined),
     signal: checkSignal(readOption(o, "signal")),
     headers: headersOption(readOption(o, "headers")),
+    password: passwordOption(o),
   };
 }
 
@@ -173,7 +181,13 @@ export async function serveRequest(
   request: WorkerRequest,
   validate: (
     source: LocalSource | ByteSource,
-    options: { budget?: Partial<Budget>; quick?: boolean; strict?: boolean; signal: AbortSignal },
+    options: {
+      budget?: Partial<Budget>;
+      quick?: boolean;
+      strict?: boolean;
+      password?: Uint8Array;
+      signal: AbortSignal;
+    },
   ) => Promise<ValidationReport>,
 ): Promise<WorkerReply> {
   const signal = AbortSignal.timeout(timerDelay(request.timeoutMs));
@@ -194,6 +208,7 @@ export async function serveRequest(
       budget: request.budget,
       quick: request.quick,
       strict: request.strict,
+      password: request.password,
       signal,
     });
     return { report };

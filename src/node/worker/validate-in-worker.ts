@@ -32,7 +32,8 @@ export async function validateInWorker(
   source: string | URL | Uint8Array | ArrayBuffer | Blob,
   options: WorkerValidateOptions = {},
 ): Promise<ValidationReport> {
-  const { timeoutMs, heapMb, quick, strict, budget, signal, headers } = parseWorkerOptions(options);
+  const { timeoutMs, heapMb, quick, strict, budget, signal, headers, password } =
+    parseWorkerOptions(options);
   if (signal?.aborted) throw abortError(signal);
   let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
   // A URL is read by the thread itself, over HTTP.
@@ -56,7 +57,7 @@ export async function validateInWorker(
   }
   try {
     return await runInWorker(
-      { kind: "dmg-validate", source: request, budget, quick, strict, timeoutMs },
+      { kind: "dmg-validate", source: request, budget, quick, strict, timeoutMs, password },
       heapMb,
       signal,
     );

@@ -31,6 +31,7 @@ import type { BlockPoint } from "../../codecs/zlib/zlib-boundary.js";
 import { zlibPoint } from "../../codecs/zlib/zlib-points.js";
 import { InflateSnapshot } from "../../codecs/zlib/zlib-snapshot.js";
 import { DmgError } from "../../core/errors.js";
+import { NODE_CIPHERS } from "../ciphers.js";
 import { boundariesSupported } from "./native-zlib-bits.js";
 import {
   type Engine,
@@ -265,8 +266,10 @@ export const nativeZlibCodec: Codec = {
 
 /**
  * The Node entry point's default codecs: the core's, with {@link nativeZlibCodec} for UDZO
- * chunks where node:zlib allows it (else pako stays).
+ * chunks where node:zlib allows it (else pako stays), and node:crypto's ciphers for encrypted
+ * images.
  */
-export const NODE_CODECS: CodecDefaults = nativeZlibAvailable
-  ? withDefault(CORE_CODECS, nativeZlibCodec)
-  : CORE_CODECS;
+export const NODE_CODECS: CodecDefaults = Object.freeze({
+  ...(nativeZlibAvailable ? withDefault(CORE_CODECS, nativeZlibCodec) : CORE_CODECS),
+  ciphers: NODE_CIPHERS,
+});
