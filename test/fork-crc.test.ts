@@ -78,13 +78,14 @@ describe("ForkCrc", () => {
 describe("a full validation reads the data fork once", () => {
   const disk = new Uint8Array(4 << 20).map((_, i) => ((i >> 9) * 31 + (i & 7)) & 0xff);
 
-  it("core: bytes read stay within 1.02 times the file", async () => {
+  it("core: the bytes read are the file once, and a few KiB of trailer and map", async () => {
     const image = await writeDmgBytes(disk, { chunkSectors: 256 });
     const src = counting(image);
     const report = await validateDmg(src);
     expect(report.ok).toBe(true);
     expect(report.checksums.dataFork).toBe("ok");
-    expect(src.read_).toBeLessThanOrEqual(image.length * 1.02);
+    // Twice the file before: the data fork read for its CRC32, then again to decode.
+    expect(src.read_).toBeLessThanOrEqual(image.length + 4096);
   });
 
   it("stops reading at a deadline, with one BUDGET_TIME finding", async () => {

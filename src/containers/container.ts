@@ -51,7 +51,7 @@ export interface Container {
   name: string;
   /**
    * Whether `src` holds this container, judged from its first and last bytes (`head` and
-   * `tail`, each up to 4 KiB): cheap, no other read.
+   * `tail`, each up to 512 bytes): cheap, no other read.
    */
   detect(head: Uint8Array, tail: Uint8Array, src: ByteSource): boolean;
   /** Check the container's structures and present what it holds. */

@@ -40,8 +40,11 @@ export const CONTAINERS: readonly Entry[] = [
   },
 ];
 
-/** Bytes read from each end of a file to tell its container. */
-const PROBE = 4096;
+/**
+ * Bytes read from each end of a file to tell its container: signatures are at most 8 bytes at
+ * the start, and a koly trailer (512) at the end.
+ */
+const PROBE = 512;
 
 /** Containers inside containers, at most (a segmented set of encrypted parts). */
 const MAX_DEPTH = 2;
