@@ -38,6 +38,9 @@ export const TARGETS = {
   encrypted: { sync: false, maxLen: 32 * KiB, timeout: 5000 },
   sparse: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   text: { sync: true, maxLen: 4 * KiB, timeout: 5000 },
+  partitions: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
+  filesystems: { sync: false, maxLen: 96 * KiB, timeout: 5000 },
+  signature: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
 };
 
 /** The libFuzzer memory limit: far above what an 8 MiB working-memory budget can explain. */

@@ -64,6 +64,15 @@ export {
   validateDmg,
 } from "./image/validate.js";
 export {
+  type FileSystemInfo,
+  type FileSystemType,
+  identifyFileSystem,
+  type ReadAt,
+} from "./inspect/fs/identify.js";
+export type { Partition, PartitionMap, PartitionScheme } from "./inspect/partitions.js";
+export type { CmsCertificate } from "./inspect/signature/cms.js";
+export type { SignatureReport } from "./inspect/signature/verify.js";
+export {
   type HttpSource,
   type HttpSourceOptions,
   type HttpStats,

@@ -85,6 +85,39 @@ export class Cursor {
     return hi * TWO_32 + lo;
   }
 
+  /** A little-endian 16-bit field (GPT, MBR and the PC file systems store these). */
+  u16le(): number {
+    return this.view.getUint16(this.need(2), true);
+  }
+
+  /** A little-endian 32-bit field. */
+  u32le(): number {
+    return this.view.getUint32(this.need(4), true);
+  }
+
+  /** A little-endian 64-bit field as an exact bigint. */
+  u64leBig(): bigint {
+    return this.view.getBigUint64(this.need(8), true);
+  }
+
+  /**
+   * A little-endian 64-bit field as a number; values above 2^53-1 are refused as in
+   * {@link Cursor.u64} (A9).
+   */
+  u64le(field: string): number {
+    const p = this.need(8);
+    const lo = this.view.getUint32(p, true);
+    const hi = this.view.getUint32(p + 4, true);
+    if (hi > 0x1f_ffff) {
+      throw new DmgError(
+        "FIELD_TOO_LARGE",
+        `${this.what} field ${field} at ${at(this.base + p)} is 0x${this.view.getBigUint64(p, true).toString(16)}, above 2^53-1`,
+        this.base + p,
+      );
+    }
+    return hi * TWO_32 + lo;
+  }
+
   /** `n` bytes as a subarray (no copy). */
   bytesN(n: number): Uint8Array {
     const p = this.need(n);

@@ -45,6 +45,7 @@ export interface Args {
   /** `--verbose`: also what each file cost and each checksum level's outcome. */
   verbose: boolean;
   quick: boolean;
+  requireSignature: boolean;
   chunks: boolean;
   /** `--fsync`: flush the output file to disk before renaming it into place. */
   fsync: boolean;
@@ -112,6 +113,7 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--verbose", on((a) => Object.assign(a, { verbose: true }), ["check"])],
   ["--sarif", take((a, v) => Object.assign(a, { sarifFile: v }), ["check"])],
   ["--quick", on((a) => Object.assign(a, { quick: true }), ["check"])],
+  ["--require-signature", on((a) => Object.assign(a, { requireSignature: true }), ["check"])],
   ["--chunks", on((a) => Object.assign(a, { chunks: true }), ["info"])],
   ["--fsync", on((a) => Object.assign(a, { fsync: true }), ["extract", "create"])],
   [
@@ -244,6 +246,7 @@ export function parseArgs(argv: readonly string[]): Args {
     quiet: false,
     verbose: false,
     quick: false,
+    requireSignature: false,
     chunks: false,
     fsync: false,
     headers: [],

@@ -54,6 +54,7 @@ async function checkOne(args: RunArgs, io: Io, input: Input): Promise<Checked> {
     if (input.url !== undefined) remote = await openRemote(input.url, args.headers, signal);
     const report = await validateDmg(remote ?? (input.path as string), {
       quick: args.quick,
+      requireSignature: args.requireSignature,
       budget: args.budget,
       password: args.password,
       threads: args.threads,

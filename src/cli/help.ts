@@ -43,6 +43,8 @@ Usage:
                                              FILE may be a directory (every .dmg below it),
                                              a pattern (dist/*.dmg, out/**/*.dmg), -, or
                                              an http:// or https:// URL (see Remote images)
+                                             --require-signature: an image without an
+                                             embedded code signature is an error
   dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
                                              (--chunks: also every chunk)
   dmg-validate extract FILE OUT              write the whole virtual disk to OUT

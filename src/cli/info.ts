@@ -4,6 +4,8 @@ import type { ContainerInfo } from "../containers/container.js";
 import { DmgError } from "../core/errors.js";
 import { jsonText, sanitize } from "../core/text.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
+import type { FileSystemInfo } from "../inspect/fs/identify.js";
+import type { PartitionMap } from "../inspect/partitions.js";
 import type { ChunkInfo, DmgImage } from "../node/index.js";
 import type { Args } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
@@ -12,6 +14,7 @@ import {
   checksumJson,
   checksumText,
   errorJson,
+  errorText,
   findingJson,
   findingLine,
   hex,
@@ -108,6 +111,80 @@ function infoText(file: string, image: DmgImage): string[] {
   return lines;
 }
 
+/** The "partition map" section: as JSON, and as lines of text. */
+interface Section {
+  json: unknown;
+  text: string[];
+}
+
+/**
+ * The disk's partition map, its partitions (with their file systems) and its findings. A disk
+ * that cannot be read there (a chunk that fails to decode) gives the error in the section, not
+ * a failed `info`. Names come from the disk: sanitised.
+ */
+async function partitionSection(image: DmgImage): Promise<Section> {
+  let map: PartitionMap;
+  try {
+    map = await image.partitions();
+  } catch (e) {
+    if (!(e instanceof DmgError)) throw e;
+    return {
+      json: { error: errorJson(e) },
+      text: [`partition map    unreadable: ${errorText(e)}`],
+    };
+  }
+  const fs = (f: FileSystemInfo | undefined) =>
+    f && f.type !== "unknown" ? `, ${f.type}${f.label ? ` "${sanitize(f.label)}"` : ""}` : "";
+  const text = [
+    `partition map    ${map.scheme}${map.diskGuid ? `, disk ${map.diskGuid}` : ""}${map.scheme === "none" ? fs(map.fileSystem) : ""}`,
+  ];
+  for (const p of map.partitions) {
+    const type = p.typeName && p.typeName !== p.type ? `${p.typeName} (${p.type})` : p.type;
+    text.push(
+      `  ${p.index}: ${sanitize(type)}${p.name ? ` "${sanitize(p.name)}"` : ""}${fs(p.fileSystem)}`,
+      `     offset ${p.start}, ${p.length} bytes (${humanBytes(p.length)})`,
+    );
+  }
+  for (const f of map.findings) text.push(`  ${findingLine(f)}`);
+  const json = { ...map, findings: map.findings.map(findingJson) };
+  return { json, text };
+}
+
+/** The embedded code signature, for JSON (its strings come from the file: sanitised). */
+async function signatureJson(image: DmgImage): Promise<Record<string, unknown>> {
+  const r = await image.signature();
+  return {
+    ...r,
+    identifier: r.identifier === undefined ? undefined : sanitize(r.identifier),
+    teamId: r.teamId === undefined ? undefined : sanitize(r.teamId),
+    findings: r.findings.map(findingJson),
+  };
+}
+
+/** The embedded code signature, as text lines. */
+async function signatureText(image: DmgImage): Promise<string[]> {
+  const r = await image.signature();
+  if (!r.signed) return ["signature        none"];
+  const yes = (b: boolean) => (b ? "ok" : "FAILED");
+  const lines = [
+    `signature        ${r.adHoc ? "ad hoc" : "CMS (not verified by this tool)"}, ${r.hashType ?? "?"}`,
+    `  identifier     ${sanitize(r.identifier ?? "")}`,
+  ];
+  if (r.teamId !== undefined) lines.push(`  team ID        ${sanitize(r.teamId)}`);
+  if (r.codeLimit !== undefined) lines.push(`  code limit     ${r.codeLimit}`);
+  for (const h of r.cdHashes) lines.push(`  cdhash         ${h}`);
+  lines.push(
+    `  code hashes    ${yes(r.verified.codeHashes)}`,
+    `  trailer hash   ${yes(r.verified.trailer)}`,
+  );
+  for (const c of r.cms?.signers ?? []) {
+    lines.push(`  certificate    ${sanitize(c.subject)} (${c.notBefore} to ${c.notAfter})`);
+  }
+  lines.push(`  ticket         ${r.ticket ? "stapled" : "none"}`);
+  for (const f of r.findings) lines.push(`  ${findingLine(f)}`);
+  return lines;
+}
+
 function chunkLine(c: ChunkInfo): string {
   return [
     String(c.index).padStart(7),
@@ -137,8 +214,13 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
   }
   try {
     const out = new TextOut(io.stdout);
+    const partitions = await partitionSection(image);
     if (args.json) {
-      const head = jsonText(infoJson(file, image));
+      const head = jsonText({
+        ...infoJson(file, image),
+        partitionMap: partitions.json,
+        signature: await signatureJson(image),
+      });
       if (!args.chunks) {
         await out.line(head);
       } else {
@@ -153,6 +235,8 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
       }
     } else {
       for (const line of infoText(file, image)) await out.line(line);
+      for (const line of await signatureText(image)) await out.line(line);
+      for (const line of partitions.text) await out.line(line);
       if (args.chunks) {
         await out.line(
           "  index table entry type             sector  sectors       offset     length",

@@ -93,6 +93,14 @@ export const ErrorCodes = {
   BUDGET_STDIN_BYTES: "Standard input is larger than the command line's --max-stdin-bytes",
   BUDGET_HTTP_REQUESTS: "An HTTP source made more requests than its maxRequests",
   BUDGET_HTTP_BYTES: "An HTTP source received more bytes than its maxBytes",
+  // Partition map of the virtual disk.
+  PARTMAP_MALFORMED: "The disk's partition map (GPT, APM or MBR) is malformed",
+  GPT_CRC: "A GPT header's or partition entry array's CRC32 does not match",
+  // Embedded code signature.
+  CODESIGN_MALFORMED: "The embedded code signature (superblob or CodeDirectory) is malformed",
+  CODESIGN_HASH: "A code signature hash does not match the bytes it covers",
+  CODESIGN_TRAILER: "The code signature's hash of the koly trailer does not match it",
+  CODESIGN_CMS: "The code signature's CMS blob is malformed or cannot be checked",
 } as const;
 
 /** A stable error code. */
@@ -175,6 +183,18 @@ export const WarningCodes = {
   CHECKSUM_ABSENT: "A checksum is absent (type 0) and was not verified",
   FINDINGS_DROPPED: "More findings than maxFindings: the rest were counted, not kept",
   NAME_MISLEADING: "The file's name says .dmg but it holds another kind of image (a sparse image)",
+  // File systems inside the disk (src/inspect/fs): described, not refused.
+  FS_MALFORMED: "A file system's superblock is inconsistent with itself or its partition",
+  FS_CHECKSUM: "An APFS container superblock's Fletcher-64 checksum does not match",
+  // Partition map of the virtual disk.
+  PARTITION_OVERLAP: "Two partitions of the disk's partition map overlap",
+  PARTITION_OUT_OF_RANGE:
+    "A partition lies past the end of the disk or outside the map's usable area",
+  GPT_BACKUP_MISMATCH: "The backup GPT header is missing, misplaced or disagrees with the primary",
+  TABLE_PARTITION_MISMATCH:
+    "A UDIF table named for a partition does not cover that partition of the disk's map",
+  // Embedded code signature.
+  CODESIGN_UNSIGNED: "The image has no embedded code signature",
 } as const;
 
 /** A stable warning code. */

@@ -14,6 +14,9 @@ import { byteCount, optionsObject, readOption } from "../core/options.js";
 import { checkSignal, Work } from "../core/work.js";
 import type { Koly } from "../format/koly.js";
 import { SECTOR_SIZE } from "../format/types.js";
+import type { PartitionMap } from "../inspect/partitions.js";
+import type { SignatureReport } from "../inspect/signature/verify.js";
+import { readExact } from "../sources/source.js";
 import { findChunk } from "./chunk-index.js";
 import type { MapLayout } from "./map.js";
 import { ImageReader } from "./reader.js";
@@ -217,6 +220,38 @@ export class DmgImage {
       peakWorkingMemory: memory.peak,
       workingMemory: memory.used,
     };
+  }
+
+  /**
+   * The embedded code signature: what it says and whether its hashes match the file's bytes
+   * (the file, not the virtual disk) and its trailer. Problems are findings of the report; an
+   * unsigned image has a CODESIGN_UNSIGNED warning. The CMS signature is read for its
+   * certificates and not verified.
+   *
+   * @throws DmgError IO_ERROR when the file cannot be read, or a budget error
+   */
+  async signature(): Promise<SignatureReport> {
+    const s = this.#s;
+    // Loaded on first use, like the partition code: reading an image needs neither.
+    const { inspectSignature } = await import("../inspect/signature/verify.js");
+    return inspectSignature({
+      koly: s.koly,
+      size: s.source.size,
+      read: (offset, length) => readExact(s.source, offset, length, "code signature"),
+      memory: s.memory,
+    });
+  }
+
+  /**
+   * The partition map of the virtual disk (GPT, APM, MBR or none), its partitions in bytes
+   * with each one's file system, and what is wrong with the map as findings. It reads a few
+   * sectors through {@link DmgImage.read}, under the same budgets.
+   *
+   * @throws DmgError the error of a chunk the map lies in, a budget error, or ABORTED
+   */
+  async partitions(options?: ReadOptions): Promise<PartitionMap> {
+    const { readPartitionMap } = await import("../inspect/partitions.js");
+    return readPartitionMap((o, n) => this.read(o, n, options), this.size, this.#s.tables);
   }
 
   /** Release decoders, memory and the source. Safe to call more than once. */

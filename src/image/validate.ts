@@ -12,6 +12,8 @@ import { Work } from "../core/work.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
 import { KOLY_FIELD } from "../format/koly.js";
 import { SECTOR_SIZE, UDIG, UDZE } from "../format/types.js";
+import { collectPartitionFindings } from "../inspect/partitions.js";
+import { collectSignatureFindings } from "../inspect/signature/verify.js";
 import type { SourceLike } from "../sources/source.js";
 import { ForkCrc } from "./fork-crc.js";
 import { type DmgImage, sessionOf } from "./image.js";
@@ -25,6 +27,8 @@ export interface ValidateOptions extends OpenOptions {
   quick?: boolean;
   /** Called as decoding proceeds, with virtual bytes done and the total. */
   onProgress?: (done: number, total: number) => void;
+  /** Report an image without an embedded code signature as an error (CODESIGN_UNSIGNED). */
+  requireSignature?: boolean;
 }
 
 /**
@@ -181,6 +185,14 @@ export async function validateWith(
         if (thrownOut(e)) throw e;
         found.errors.add(errorFinding(e as DmgError));
       }
+    }
+    // What is inside and who signed it; not once the deadline has passed (the finding that
+    // stopped the check says it all).
+    if (!quick && !open.signal?.aborted) {
+      const add = (f: Finding) => (f.severity === "error" ? found.errors : found.warnings).add(f);
+      const required = booleanOption(o, "requireSignature", false);
+      await collectSignatureFindings(() => image.signature(), add, required);
+      await collectPartitionFindings(() => image.partitions({ signal: open.signal }), add);
     }
     report.cost.peakWorkingMemory = s.memory.peak;
     return finish(report, found);
