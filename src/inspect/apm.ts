@@ -58,7 +58,10 @@ export function ddmBlockSize(sector0: Uint8Array): number {
 function cString(bytes: Uint8Array): string {
   let end = bytes.indexOf(0);
   if (end < 0) end = bytes.length;
-  return String.fromCharCode(...bytes.subarray(0, end));
+  // A loop, never a spread: the rule for every array read from a file (names are 32 bytes).
+  let s = "";
+  for (let i = 0; i < end; i++) s += String.fromCharCode(bytes[i]);
+  return s;
 }
 
 /** Parse one map entry (the caller has checked its signature). */

@@ -182,7 +182,7 @@ async function readGpt(
     return;
   }
   map.diskGuid = h.diskGuid;
-  map.findings.push(...headerFindings(h, diskSectors));
+  for (const f of headerFindings(h, diskSectors)) map.findings.push(f);
   const problem = entryArrayProblem(h, diskSectors);
   if (problem) {
     map.findings.push(note("PARTMAP_MALFORMED", problem, "error"));

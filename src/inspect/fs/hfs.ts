@@ -182,6 +182,6 @@ async function wrapped(
   inner.fields.wrapper = "HFS";
   inner.fields.embeddedOffset = base;
   if (wrapper.label !== undefined) inner.label = wrapper.label;
-  inner.findings.unshift(...wrapper.findings);
+  inner.findings = wrapper.findings.concat(inner.findings);
   return inner;
 }
