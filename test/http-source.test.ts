@@ -406,18 +406,22 @@ describe("httpSource: whole validations", () => {
     const full = await httpSource(s.url);
     expect((await validateDmg(full, { quick: false })).ok).toBe(true);
     const st = full.stats();
-    // Windows double from 64 KiB to 1 MiB: 0-64K, the tail, 128K, 256K, 512K, then 1 MiB ones.
-    expect(st.requests).toBe(12);
+    // Windows double from 64 KiB to 1 MiB: 0-64K, the tail, 128K, 256K, 512K, then 1 MiB ones;
+    // then the partition map and file-system probes read the disk's first chunk again.
+    expect(st.requests).toBeLessThanOrEqual(14);
     expect(st.bytes).toBeGreaterThanOrEqual(image.length);
     expect(st.bytes).toBeLessThanOrEqual(1.02 * image.length);
-    // Each byte of the data fork was asked for once: the ranges after the first two tile it.
+    // Each byte of the data fork was asked for once by the decode pass: the ranges after the
+    // first two tile it; what follows is the probes' few reads.
     const ranges = s.seen.slice(3).map((r) => /^bytes=(\d+)-(\d+)$/.exec(r.headers.range ?? ""));
     let at = FIRST_WINDOW;
-    for (const m of ranges) {
-      expect(Number(m?.[1])).toBe(at);
-      at = Number(m?.[2]) + 1;
+    let n = 0;
+    for (; n < ranges.length && at < image.length; n++) {
+      expect(Number(ranges[n]?.[1])).toBe(at);
+      at = Number(ranges[n]?.[2]) + 1;
     }
     expect(at).toBe(image.length);
+    expect(ranges.length - n).toBeLessThanOrEqual(2);
   });
 
   it("grows the window while reads go on in sequence, starts over after a jump, and fetches the next window ahead", async () => {

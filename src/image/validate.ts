@@ -178,21 +178,20 @@ export async function validateWith(
     report.summary = summarize(s);
     report.checksums.tables = s.tables.map(() => "not-checked");
     if (!quick) {
+      // What is inside and who signed it, first: the partition map and superblocks lie in the
+      // disk's first chunks, which a remote source still holds in its first read-ahead
+      // windows when the decode pass starts (after the pass they would be fetched again).
+      const add = (f: Finding) => (f.severity === "error" ? found.errors : found.warnings).add(f);
+      const required = booleanOption(o, "requireSignature", false);
       try {
+        await collectSignatureFindings(() => image.signature(), add, required);
+        await collectPartitionFindings(() => image.partitions({ signal: open.signal }), add);
         await fullCheck(image, s, report, found, new Work(open.signal), onProgress, hooks);
       } catch (e) {
         // Whatever stops the full check is a finding of the report, never a throw.
         if (thrownOut(e)) throw e;
         found.errors.add(errorFinding(e as DmgError));
       }
-    }
-    // What is inside and who signed it; not once the deadline has passed (the finding that
-    // stopped the check says it all).
-    if (!quick && !open.signal?.aborted) {
-      const add = (f: Finding) => (f.severity === "error" ? found.errors : found.warnings).add(f);
-      const required = booleanOption(o, "requireSignature", false);
-      await collectSignatureFindings(() => image.signature(), add, required);
-      await collectPartitionFindings(() => image.partitions({ signal: open.signal }), add);
     }
     report.cost.peakWorkingMemory = s.memory.peak;
     return finish(report, found);

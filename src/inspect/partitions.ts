@@ -428,7 +428,9 @@ export async function collectPartitionFindings(
   try {
     map = await inspect();
   } catch (e) {
-    if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT" || e.code === "ABORTED") throw e;
+    // A deadline ends the whole validation: the caller reports it once.
+    const stop = ["ABORTED", "INVALID_ARGUMENT", "BUDGET_TIME"];
+    if (!(e instanceof DmgError) || stop.includes(e.code)) throw e;
     if (e.chunk === undefined)
       add({ severity: "error", code: e.code, message: e.message, offset: e.offset });
     return;

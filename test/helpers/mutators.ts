@@ -45,7 +45,9 @@ const sectors = (b: Built) => b.size / 512;
 export const trailerU64 = defineMutator({
   name: "trailer-u64",
   attacks: "A4, A8, A9",
-  codes: [TRAILER, MAP, ["CHUNK_RANGE"]],
+  // The code signature's offset and length are trailer fields: what they point at is then
+  // read as a signature superblob.
+  codes: [TRAILER, MAP, ["CHUNK_RANGE", "CODESIGN_MALFORMED"]],
   params: fc.record({ field: fc.constantFrom(...KOLY_U64), value: fc.nat(9) }),
   apply(b, p) {
     const at = KOLY[p.field];

@@ -357,7 +357,9 @@ export async function collectSignatureFindings(
   try {
     r = await inspect();
   } catch (e) {
-    if (!(e instanceof DmgError) || e.code === "ABORTED" || e.code === "INVALID_ARGUMENT") throw e;
+    // A deadline ends the whole validation: the caller reports it once.
+    const stop = ["ABORTED", "INVALID_ARGUMENT", "BUDGET_TIME"];
+    if (!(e instanceof DmgError) || stop.includes(e.code)) throw e;
     add(errorFinding(e));
     return;
   }
