@@ -696,3 +696,15 @@ async function withTempDirAsync<T>(fn: (dir: string) => Promise<T>): Promise<T> 
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+describe("regressions found by fuzzing", () => {
+  it("drops a size past 2^53 (2^26 blocks of 128 MiB) with a finding, never an inexact number", async () => {
+    const data = new Uint8Array(
+      readFileSync(join(REAL, "..", "fuzz", "filesystems", "regression-hfsplus-size-past-2p53")),
+    );
+    const info = await identifyFileSystem(async (o, n) => data.slice(o, o + n), 0, data.length);
+    expect(info.type).toBe("HFS+");
+    expect(info.totalBytes).toBeUndefined();
+    expect(info.findings.some((f) => /past 2\^53/.test(f.message))).toBe(true);
+  });
+});

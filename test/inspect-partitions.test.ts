@@ -554,3 +554,17 @@ describe("real images against mmls and sgdisk", () => {
     }, 60_000);
   }
 });
+
+describe("regressions found by fuzzing", () => {
+  it("lists no GPT entry whose byte range is past 2^53 (its LBAs are exact, its bytes not)", async () => {
+    const { readFileSync } = await import("node:fs");
+    const file = join(import.meta.dirname, "..", "corpus", "fuzz", "partitions");
+    const disk = new Uint8Array(readFileSync(join(file, "regression-gpt-lba-past-2p53")));
+    const map = await readPartitionMap(async (o, n) => disk.slice(o, o + n), disk.length);
+    expect(map.scheme).toBe("GPT");
+    for (const p of map.partitions) {
+      expect(Number.isSafeInteger(p.start + p.length)).toBe(true);
+    }
+    expect(map.findings.some((f) => f.code === "PARTITION_OUT_OF_RANGE")).toBe(true);
+  });
+});

@@ -225,14 +225,19 @@ function addGptEntry(map: PartitionMap, e: GptEntry, first: number, last: number
       ),
     );
   }
+  const start = e.firstLba * GPT_SECTOR;
+  const length = (e.lastLba - e.firstLba + 1) * GPT_SECTOR;
+  // LBAs up to 2^53 - 1 are exact, their byte offsets are not: such an entry lies far past
+  // any disk (reported as out of range above) and is listed by nothing (found by fuzzing).
+  if (!Number.isSafeInteger(start + length)) return;
   map.partitions.push({
     index: e.index,
     scheme: "GPT",
     type: e.typeGuid,
     typeName: GPT_TYPES[e.typeGuid],
     name: e.name,
-    start: e.firstLba * GPT_SECTOR,
-    length: (e.lastLba - e.firstLba + 1) * GPT_SECTOR,
+    start,
+    length,
     guid: e.uniqueGuid,
     attributes: `0x${e.attributes.toString(16).padStart(16, "0")}`,
   });

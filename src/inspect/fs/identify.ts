@@ -4,7 +4,14 @@
  */
 import { DmgError } from "../../core/errors.js";
 import { isApfs, probeApfs } from "./apfs.js";
-import { type FileSystemInfo, type Partition, type ReadAt, readIn, result } from "./common.js";
+import {
+  type FileSystemInfo,
+  malformed,
+  type Partition,
+  type ReadAt,
+  readIn,
+  result,
+} from "./common.js";
 import { isExfat, probeExfat } from "./exfat.js";
 import { isFat, probeFat } from "./fat.js";
 import { hfsSignature, probeHfs, probeHfsPlus } from "./hfs.js";
@@ -42,18 +49,37 @@ export async function identifyFileSystem(
       `identifyFileSystem: start ${start} and length ${length} must be non-negative integers`,
     );
   }
-  const p: Partition = { read, start, length };
-  const head = await readIn(p, 0, Math.min(length, HEAD_BYTES));
+  return exact(await probe({ read, start, length }), start);
+}
+
+async function probe(p: Partition): Promise<FileSystemInfo> {
+  const head = await readIn(p, 0, Math.min(p.length, HEAD_BYTES));
   if (head === undefined) return result("unknown");
   // Most specific magic first: APFS and HFS signatures are exact; exFAT and NTFS name
   // themselves where a FAT BPB's OEM name would be, so they are tested before FAT.
   if (isApfs(head)) return probeApfs(p, head);
   const hfs = hfsSignature(head);
   if (hfs === 0x4244) return probeHfs(p);
-  if (hfs !== 0) return probeHfsPlus(p, 0, length);
+  if (hfs !== 0) return probeHfsPlus(p, 0, p.length);
   if (isExfat(head)) return probeExfat(p, head);
   if (isNtfs(head)) return probeNtfs(p, head);
   if (isFat(head)) return probeFat(p, head);
   if (await isIso9660(p)) return probeIso9660(p);
   return result("unknown");
+}
+
+/**
+ * `info` with only exact sizes: a count times a unit a superblock chooses (2^32 blocks of
+ * 2^27 bytes) can pass 2^53, where a number no longer holds bytes exactly (found by fuzzing).
+ * Such a size is dropped, and said to be past any partition.
+ */
+function exact(info: FileSystemInfo, start: number): FileSystemInfo {
+  if (info.totalBytes !== undefined && !Number.isSafeInteger(info.totalBytes)) {
+    malformed(info, "its size (a count times a unit) is past 2^53 bytes, past any disk", start);
+    info.totalBytes = undefined;
+  }
+  if (info.blockSize !== undefined && !Number.isSafeInteger(info.blockSize)) {
+    info.blockSize = undefined;
+  }
+  return info;
 }
