@@ -152,6 +152,19 @@ describe("the real image signed by Apple's codesign", () => {
     expect(r.cdHashes).toEqual([sha256(cd).toString("hex")]);
   });
 
+  it("stops hashing when its signal fires (the signed range is the whole file)", async () => {
+    const img = await openDmg(new Uint8Array(readFileSync(REAL)));
+    try {
+      const controller = new AbortController();
+      controller.abort();
+      await expect(img.signature({ signal: controller.signal })).rejects.toMatchObject({
+        code: "ABORTED",
+      });
+    } finally {
+      await img.close();
+    }
+  });
+
   it("fails CODESIGN_HASH for one byte changed before the code limit", async () => {
     const file = new Uint8Array(readFileSync(REAL));
     // A byte of the XML plist's whitespace-free base64 would break opening; use a data byte.

@@ -226,11 +226,12 @@ export class DmgImage {
    * The embedded code signature: what it says and whether its hashes match the file's bytes
    * (the file, not the virtual disk) and its trailer. Problems are findings of the report; an
    * unsigned image has a CODESIGN_UNSIGNED warning. The CMS signature is read for its
-   * certificates and not verified.
+   * certificates and not verified. It gives the event loop a turn between the pieces it
+   * hashes; `options.signal` stops it (ABORTED, BUDGET_TIME for a timeout).
    *
    * @throws DmgError IO_ERROR when the file cannot be read, or a budget error
    */
-  async signature(): Promise<SignatureReport> {
+  async signature(options?: ReadOptions): Promise<SignatureReport> {
     const s = this.#s;
     // Loaded on first use, like the partition code: reading an image needs neither.
     const { inspectSignature } = await import("../inspect/signature/verify.js");
@@ -239,6 +240,7 @@ export class DmgImage {
       size: s.source.size,
       read: (offset, length) => readExact(s.source, offset, length, "code signature"),
       memory: s.memory,
+      work: new Work(readSignal(options)),
     });
   }
 

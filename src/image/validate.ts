@@ -184,7 +184,11 @@ export async function validateWith(
       const add = (f: Finding) => (f.severity === "error" ? found.errors : found.warnings).add(f);
       const required = booleanOption(o, "requireSignature", false);
       try {
-        await collectSignatureFindings(() => image.signature(), add, required);
+        await collectSignatureFindings(
+          () => image.signature({ signal: open.signal }),
+          add,
+          required,
+        );
         await collectPartitionFindings(() => image.partitions({ signal: open.signal }), add);
         await fullCheck(image, s, report, found, new Work(open.signal), onProgress, hooks);
       } catch (e) {

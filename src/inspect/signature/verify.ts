@@ -7,6 +7,7 @@
  * A notarization ticket, when stapled, is one more blob (slot 0x10002) that no hash covers.
  */
 import { at, DmgError, errorFinding, type Finding, warning } from "../../core/errors.js";
+import type { Work } from "../../core/work.js";
 import { KOLY_FIELD, KOLY_SIZE, type Koly } from "../../format/koly.js";
 import { type CmsCertificate, readCms } from "./cms.js";
 import {
@@ -35,6 +36,12 @@ export interface SignatureInput {
   read(offset: number, length: number): Promise<Uint8Array>;
   /** Working-memory accounting for a page hashed in one piece (SHA-384 only). */
   memory?: { acquire(bytes: number, what: string): void; release(bytes: number): void };
+  /**
+   * The pace of the check: the signed range is the whole file before the signature (a
+   * gigabyte hashed in JavaScript from memory would hold the event loop for seconds), so it
+   * gives the loop a turn between pieces and stops when the signal fires.
+   */
+  work?: Work;
 }
 
 /** What the embedded code signature says and what checking it found. */
@@ -232,6 +239,7 @@ async function hashRange(
     }
   }
   for (let p = offset; p < offset + length; p += PIECE) {
+    await input.work?.pace(p);
     h.update(await input.read(p, Math.min(PIECE, offset + length - p)));
   }
   return h.finish();
@@ -246,6 +254,7 @@ async function checkCode(
   let bad = 0;
   for (let i = 0; i < cd.nCodeSlots; i++) {
     const start = i * page;
+    await input.work?.pace(start);
     const len = Math.min(page, cd.codeLimit - start);
     const got = await hashRange(input, cd.hashType, start, len);
     if (equal(got, slotHash(cd, i))) continue;
