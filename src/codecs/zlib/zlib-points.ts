@@ -71,7 +71,12 @@ export class PointMaker {
       const packed = this.packerFor(rec.compact)?.pack(window) ?? null;
       const bit = inflateBit(strm);
       const state = new BlockPoint(bit, packed ?? stored, length, packed !== null, strm.adler);
-      point = { position, bytes: state.bytes, state };
+      // Offer only what resume() accepts: a boundary at the declared end of the output, or
+      // with no input left after it, would be refused there as a foreign point (found by
+      // fuzzing: a resume then said INVALID_ARGUMENT where the decode says DECODE_CORRUPT).
+      if (blockPointFits(state, position, this.ctx.length, this.ctx.outputSize)) {
+        point = { position, bytes: state.bytes, state };
+      }
     } finally {
       rec.add(point);
     }
