@@ -11,7 +11,8 @@ import { Deflate, deflate, deflateRaw, Z_FULL_FLUSH, Z_SYNC_FLUSH } from "pako";
 import { describe, expect, it } from "vitest";
 import { adcCodec } from "../src/codecs/adc/adc.js";
 import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
-import type { Codec, DecodeContext } from "../src/codecs/codec.js";
+import type { ChunkCursor, Codec, DecodeContext } from "../src/codecs/codec.js";
+import { deferredCursor } from "../src/codecs/deferred.js";
 import { CORE_CODECS, codecTable, loadCodecs } from "../src/codecs/registry.js";
 import { zlibCodec } from "../src/codecs/zlib/zlib.js";
 import { DmgError } from "../src/core/errors.js";
@@ -728,10 +729,12 @@ describe("every codec", () => {
 });
 
 describe("codec tables", () => {
-  it("loads ADC, bzip2, LZFSE and XZ on demand; zlib is always there", async () => {
+  it("loads every decoder on demand, zlib too", async () => {
     const table = await codecTable([UDBZ]);
-    expect(table.get(UDZO)).toBe(zlibCodec);
+    expect(table.get(UDZO)).toBeUndefined();
     expect(table.get(UDBZ)).toBe(bzip2Codec);
+    expect((await codecTable([UDZO])).get(UDZO)).toBe(zlibCodec);
+    expect(CORE_CODECS.loaded.size).toBe(0);
     // Only the decoders of the types asked for are loaded into a table.
     expect(table.get(ULMO)).toBeUndefined();
     expect(table.get(UDCO)).toBeUndefined();
@@ -768,7 +771,7 @@ describe("codec tables", () => {
     // The caller's codec cannot resume at index points: the default one does that.
     expect(mine.seekable(UDZO)).toBe(zlibCodec);
     expect(theirs.get(UDZO)).toBe(zlibCodec);
-    expect(CORE_CODECS.loaded.get(UDZO)).toBe(zlibCodec);
+    expect(CORE_CODECS.loaders.has(UDZO)).toBe(true);
   });
 
   it("refuses what is not a codec with INVALID_ARGUMENT", async () => {
@@ -833,3 +836,43 @@ async function assembleDisk(chunks: RealChunk[]): Promise<Uint8Array> {
   }
   return disk;
 }
+
+describe("deferred cursors", () => {
+  it("make their cursor at the first read, pass its errors on, and close what they made", async () => {
+    let made = 0;
+    let closed = 0;
+    const real = (): ChunkCursor => {
+      made++;
+      let position = 7;
+      return {
+        get position() {
+          return position;
+        },
+        async next(max: number) {
+          position += max;
+          return new Uint8Array(max);
+        },
+        close() {
+          closed++;
+        },
+      };
+    };
+    const c = deferredCursor(async () => real(), 7);
+    expect(c.position).toBe(7);
+    expect(made).toBe(0);
+    expect((await c.next(3)).length).toBe(3);
+    expect(c.position).toBe(10);
+    c.close();
+    expect(closed).toBe(1);
+    const failing = deferredCursor(async () => {
+      throw new DmgError("INVALID_ARGUMENT", "not a resume point");
+    });
+    await expect(failing.next(1)).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    // Closed before its first read: nothing is made, and a late read closes what it makes.
+    const early = deferredCursor(async () => real());
+    early.close();
+    expect(made).toBe(1);
+    await early.next(1);
+    expect(closed).toBe(2);
+  });
+});

@@ -8,8 +8,8 @@
  * Go's `(*zip.Reader).RegisterDecompressor`). Two images opened with different codecs never
  * affect each other.
  *
- * zlib is always loaded. The ADC, bzip2, LZFSE and XZ decoders are loaded when an image that
- * has such chunks is opened: most images need none of them, and each costs code to download
+ * Every decoder is loaded when an image that has its chunks is opened (the Node entry's native
+ * zlib is always loaded, its pako half on need): most images need one or two, and each costs code to download
  * (browsers) and resident memory (on Node, up to about 1 MiB apiece; module source survives
  * young-generation collections and makes V8 grow its new space). Loading a module is
  * idempotent, so the loaded decoders are remembered for the process.
@@ -17,9 +17,8 @@
 import type { CipherProvider } from "../containers/encrypted/ciphers.js";
 import { DmgError } from "../core/errors.js";
 import { codecParts } from "../core/options.js";
-import { UDBZ, UDCO, ULFO, ULMO } from "../format/types.js";
+import { UDBZ, UDCO, UDZO, ULFO, ULMO } from "../format/types.js";
 import type { Codec } from "./codec.js";
-import { zlibCodec } from "./zlib/zlib.js";
 
 /** A platform's default codecs: those always loaded, and loaders for the others. */
 export interface CodecDefaults {
@@ -42,10 +41,11 @@ export interface CodecTable {
   isDefault(type: number): boolean;
 }
 
-/** The browser-safe defaults: pako zlib, and our ADC, bzip2, LZFSE and XZ loaded on need. */
+/** The browser-safe defaults: pako zlib, and our ADC, bzip2, LZFSE and XZ, each loaded on need. */
 export const CORE_CODECS: CodecDefaults = freezeDefaults(
-  [zlibCodec],
+  [],
   [
+    [UDZO, async () => (await import("./zlib/zlib.js")).zlibCodec],
     [UDCO, async () => (await import("./adc/adc.js")).adcCodec],
     [UDBZ, async () => (await import("./bzip2/bzip2.js")).bzip2Codec],
     [ULFO, async () => (await import("./lzfse/lzfse.js")).lzfseCodec],

@@ -25,14 +25,12 @@ import {
   guardedNext,
   type ResumePoint,
 } from "../../codecs/codec.js";
+import { deferredCursor } from "../../codecs/deferred.js";
 import { CORE_CODECS, type CodecDefaults, withDefault } from "../../codecs/registry.js";
-import { zlibCodec } from "../../codecs/zlib/zlib.js";
 import type { BlockPoint } from "../../codecs/zlib/zlib-boundary.js";
-import { zlibPoint } from "../../codecs/zlib/zlib-points.js";
-import { InflateSnapshot } from "../../codecs/zlib/zlib-snapshot.js";
 import { DmgError } from "../../core/errors.js";
+import { UDZO } from "../../format/types.js";
 import { NODE_CIPHERS } from "../ciphers.js";
-import { boundariesSupported } from "./native-zlib-bits.js";
 import {
   type Engine,
   engineStep,
@@ -43,8 +41,8 @@ import {
   takeBuffer,
   takeEngine,
 } from "./native-zlib-engine.js";
+import type * as ExtrasModule from "./native-zlib-extras.js";
 import { Feed } from "./native-zlib-feed.js";
-import { BoundaryRecorder } from "./native-zlib-points.js";
 
 export { nativeZlibAvailable } from "./native-zlib-engine.js";
 
@@ -53,6 +51,25 @@ const INFLATE_STATE = 64 * 1024;
 
 const EMPTY = new Uint8Array(0);
 const { Z_BLOCK, Z_FINISH, Z_NO_FLUSH } = constants;
+
+type Extras = typeof ExtrasModule;
+
+/** The judge and the index-point machinery, once loaded (native-zlib-extras.ts). */
+let extras: Extras | undefined;
+let loadingExtras: Promise<Extras> | undefined;
+
+function loadExtras(): Promise<Extras> {
+  loadingExtras ??= import("./native-zlib-extras.js").then((m) => {
+    extras = m;
+    return m;
+  });
+  return loadingExtras;
+}
+
+/** pako's cursor for `ctx`, from the chunk start: the judge. */
+function pakoCursor(ctx: DecodeContext): ChunkCursor {
+  return deferredCursor(async () => (await loadExtras()).zlibCodec.open(ctx));
+}
 
 /** A block point of this codec and the decoded position it stands at. */
 interface Start {
@@ -82,21 +99,23 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
   private out: Uint8Array | undefined;
   /** Output still to discard: the window a resumed inflater decodes from the history. */
   private skip = 0;
-  private readonly recorder: BoundaryRecorder | undefined;
+  private readonly recorder: ExtrasModule.BoundaryRecorder | undefined;
   /** The cursor that judges the chunk once native zlib has seen an anomaly. */
   private judge: ChunkCursor | undefined;
   /** The stream's two-byte header has been looked at (a cursor from the chunk start). */
   private headerSeen = false;
 
+  /** `extras` is given when `ctx` records points or `start` is set (both need it). */
   constructor(
     readonly ctx: DecodeContext,
     private readonly start?: Start,
+    private readonly extras?: Extras,
   ) {
     // Degenerate contexts take the pako path throughout, and so do budgets too tight for the
     // 1 MiB buffer: a budget refusal is then pako's own, as on the core. A resumed cursor
     // lets the budget error through (the reader then decodes from the chunk start).
     if (ctx.length === 0 || ctx.outputSize === 0 || !this.acquire()) {
-      this.judge = zlibCodec.open(ctx);
+      this.judge = extras ? extras.zlibCodec.open(ctx) : pakoCursor(ctx);
       return;
     }
     this.engine = takeEngine(start ? "raw" : "zlib");
@@ -105,8 +124,8 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
       this.position = start.position;
       this.skip = start.point.windowLength;
     }
-    if (ctx.points && boundariesSupported()) {
-      this.recorder = new BoundaryRecorder(ctx, ctx.points, this.position);
+    if (ctx.points && extras?.boundariesSupported()) {
+      this.recorder = new extras.BoundaryRecorder(ctx, ctx.points, this.position);
     }
   }
 
@@ -120,7 +139,7 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
     try {
       this.ctx.memory.acquire(bytes, "zlib decoder state and output buffer");
       this.held = bytes;
-      this.feed = new Feed(this.ctx, point);
+      this.feed = new Feed(this.ctx, point, this.extras);
       return true;
     } catch (e) {
       this.release();
@@ -210,7 +229,7 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
     this.release();
     // Judges record no points.
     const ctx = { ...this.ctx, points: undefined };
-    const judge = resumed ? new NativeZlibCursor(ctx) : zlibCodec.open(ctx);
+    const judge = resumed ? new NativeZlibCursor(ctx) : pakoCursor(ctx);
     this.judge = judge;
     for (let skipped = 0; skipped < handedOut; ) {
       const piece = await judge.next(handedOut - skipped);
@@ -247,22 +266,38 @@ class NativeZlibCursor implements ChunkCursor, GuardedCursor {
  * short.
  */
 export const nativeZlibCodec: Codec = {
-  type: zlibCodec.type,
-  name: zlibCodec.name,
+  type: UDZO,
+  name: "zlib",
   packsCheaply: true,
   open(ctx: DecodeContext): ChunkCursor {
-    // Where node:zlib does not stop at block boundaries as expected, pako makes the points.
-    if (ctx.points && !boundariesSupported()) return zlibCodec.open(ctx);
-    return new NativeZlibCursor(ctx);
+    if (!ctx.points) return new NativeZlibCursor(ctx);
+    const x = extras;
+    return x
+      ? openRecording(ctx, x)
+      : deferredCursor(async () => openRecording(ctx, await loadExtras()));
   },
   resume(ctx: DecodeContext, point: ResumePoint): ChunkCursor {
-    const s = zlibPoint(point, ctx, false);
-    // Snapshots come from pako (a budget too tight for native buffers): pako resumes them.
-    if (s instanceof InflateSnapshot) return zlibCodec.resume!(ctx, point);
-    if (!s) decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
-    return new NativeZlibCursor(ctx, { point: s, position: point.position });
+    // Points come from cursors that loaded the extras, so they are loaded by now; the reader
+    // needs a budget refusal here, synchronously, to start over from the chunk start.
+    const x = extras;
+    if (x) return resumeAt(ctx, point, x);
+    return deferredCursor(async () => resumeAt(ctx, point, await loadExtras()), point.position);
   },
 };
+
+function openRecording(ctx: DecodeContext, x: Extras): ChunkCursor {
+  // Where node:zlib does not stop at block boundaries as expected, pako makes the points.
+  if (!x.boundariesSupported()) return x.zlibCodec.open(ctx);
+  return new NativeZlibCursor(ctx, undefined, x);
+}
+
+function resumeAt(ctx: DecodeContext, point: ResumePoint, x: Extras): ChunkCursor {
+  const s = x.zlibPoint(point, ctx, false);
+  // Snapshots come from pako (a budget too tight for native buffers): pako resumes them.
+  if (s instanceof x.InflateSnapshot) return x.zlibCodec.resume!(ctx, point);
+  if (!s) decodeError(ctx, "INVALID_ARGUMENT", "not a resume point of the zlib codec");
+  return new NativeZlibCursor(ctx, { point: s, position: point.position }, x);
+}
 
 /**
  * The Node entry point's default codecs: the core's, with {@link nativeZlibCodec} for UDZO

@@ -4,8 +4,14 @@
  */
 import type { DecodeContext } from "../../codecs/codec.js";
 import { ChunkInput, INPUT_PIECE } from "../../codecs/input.js";
-import { type BlockPoint, pointByte, resumePrefix } from "../../codecs/zlib/zlib-boundary.js";
+import type { BlockPoint, pointByte, resumePrefix } from "../../codecs/zlib/zlib-boundary.js";
 import type { NearInput } from "./native-zlib-bits.js";
+
+/** How a resumed feed makes its prefix: the point functions, from the codec's extras. */
+export interface Prefixer {
+  pointByte: typeof pointByte;
+  resumePrefix: typeof resumePrefix;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -26,13 +32,15 @@ export class Feed {
   }
 
   /** Throws (holding nothing) when the input buffer does not fit the budget. */
+  /** `prefixer` is required with `point`. */
   constructor(
     ctx: DecodeContext,
     private point: BlockPoint | undefined,
+    private readonly prefixer?: Prefixer,
   ) {
     // Each piece is inflated whole before the next is read, so one buffer serves them all.
     this.input = new ChunkInput(ctx, INPUT_PIECE, true);
-    if (point) this.input.consumed = pointByte(point);
+    if (point) this.input.consumed = prefixer!.pointByte(point);
   }
 
   /** Bytes of the piece not yet consumed. */
@@ -76,7 +84,7 @@ export class Feed {
       this.point = undefined;
       this.queued = piece;
       this.queuedAt = point.bit % 8 ? 1 : 0;
-      this.piece = resumePrefix(point, piece[0]);
+      this.piece = this.prefixer!.resumePrefix(point, piece[0]);
       this.inPrefix = true;
     } else this.piece = piece;
     return true;
