@@ -264,6 +264,20 @@ describe("G45: the XML and the resource fork must describe the same tables", () 
     expect(e.message).toContain("table 0 chunk 0");
   });
 
+  it("compares the two maps in paced steps that obey the signal (G39)", async () => {
+    // A signal that fires only when read from inside the comparison: the comparison checks it,
+    // so it is paced (two maps of millions of chunks compare in steps, not one stretch).
+    const signal = {
+      reason: undefined,
+      get aborted() {
+        return /compareTables|tableDiffers/.test(new Error().stack ?? "");
+      },
+    } as unknown as AbortSignal;
+    const e = await rejection(openDmg(mapMismatch(), { signal }));
+    expect(e.code).toBe("ABORTED");
+    expect(e.offset).toBeGreaterThan(0);
+  });
+
   it("reads the XML with a warning when strict is off", async () => {
     const img = await openDmg(mapMismatch(), { strict: false });
     expect(img.warnings.map((w) => w.code)).toContain("RSRC_XML_DISAGREE");

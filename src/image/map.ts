@@ -5,9 +5,9 @@
 
 import { DmgError, type Finding, warning } from "../core/errors.js";
 import { type Budget, checkBudget } from "../core/limits.js";
-import type { Work } from "../core/work.js";
+import { runPaced, type Work } from "../core/work.js";
 import { KOLY_FIELD, type Koly, XML_LENGTH_SLACK } from "../format/koly.js";
-import { type MishTable, parseMish } from "../format/mish.js";
+import { type MishTable, parseMishSteps } from "../format/mish.js";
 import { parsePlistPaced } from "../format/plist.js";
 import type { BlkxResource, ResourceMap } from "../format/resources.js";
 import { type ByteSource, readExact } from "../sources/source.js";
@@ -50,7 +50,7 @@ export async function readMap(
   await work.pace();
   const xml = await readXml(src, koly, budget, warnings, work);
   if (rsrc) {
-    const { differs, sameBytes } = compareTables(xml, rsrc);
+    const { differs, sameBytes } = await compareTables(xml, rsrc, work);
     if (differs && strict) {
       throw new DmgError(
         "MAP_MISMATCH",
@@ -169,9 +169,10 @@ interface Comparison {
  * same number of tables, and in each the same sectors, data offset, checksum and chunk entries
  * (type, sectors, payload range). Names may differ (the resource fork holds MacRoman, the XML
  * UTF-8: honest writers differ there), and so may fields no reader uses. Only blobs that differ
- * byte for byte are parsed, each once.
+ * byte for byte are parsed, each once. Paced: two maps of a million chunks each compare in
+ * steps (attack class G39, a synchronous pass holding the event loop).
  */
-function compareTables(xml: ResourceMap, rsrc: ResourceMap): Comparison {
+async function compareTables(xml: ResourceMap, rsrc: ResourceMap, work: Work): Promise<Comparison> {
   if (xml.blkx.length !== rsrc.blkx.length) {
     return {
       differs: `${xml.blkx.length} tables in the XML, ${rsrc.blkx.length} in the resource fork`,
@@ -182,18 +183,24 @@ function compareTables(xml: ResourceMap, rsrc: ResourceMap): Comparison {
   for (let t = 0; t < xml.blkx.length; t++) {
     const x = xml.blkx[t];
     const y = rsrc.blkx[t];
+    await work.pace(y.fileOffset);
     if (equalBytes(x.data, y.data)) continue;
     sameBytes = false;
-    const differs = tableDiffers(x, y, t);
+    const differs = await tableDiffers(x, y, t, work);
     if (differs) return { differs, sameBytes };
   }
   return { differs: "", sameBytes };
 }
 
 /** How table `t` of the XML (`x`) and of the resource fork (`y`) differ, or "". */
-function tableDiffers(x: BlkxResource, y: BlkxResource, t: number): string {
-  const mx = parseOrUndefined(x, t);
-  const my = parseOrUndefined(y, t);
+async function tableDiffers(
+  x: BlkxResource,
+  y: BlkxResource,
+  t: number,
+  work: Work,
+): Promise<string> {
+  const mx = await parseOrUndefined(x, t, work);
+  const my = await parseOrUndefined(y, t, work);
   if (mx === undefined || my === undefined) {
     return `table ${t} is malformed in the ${mx === undefined ? "XML" : "resource fork"}`;
   }
@@ -210,6 +217,7 @@ function tableDiffers(x: BlkxResource, y: BlkxResource, t: number): string {
   const ex = mx.entries;
   const ey = my.entries;
   for (let i = 0; i < mx.count; i++) {
+    if ((i & 0xffff) === 0xffff) await work.pace(y.fileOffset);
     if (
       ex.type[i] !== ey.type[i] ||
       ex.sector[i] !== ey.sector[i] ||
@@ -227,9 +235,13 @@ function tableDiffers(x: BlkxResource, y: BlkxResource, t: number): string {
  * The parsed table, or undefined when it is malformed (a DmgError, which the comparison reports
  * as a difference). Anything else thrown is a bug, and is not hidden as one.
  */
-function parseOrUndefined(res: BlkxResource, t: number): MishTable | undefined {
+async function parseOrUndefined(
+  res: BlkxResource,
+  t: number,
+  work: Work,
+): Promise<MishTable | undefined> {
   try {
-    return parseMish(res.data, res.fileOffset, { table: t });
+    return await runPaced(parseMishSteps(res.data, res.fileOffset, { table: t }), work);
   } catch (e) {
     if (!(e instanceof DmgError)) throw e;
     return undefined;
