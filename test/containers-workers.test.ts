@@ -44,7 +44,7 @@ beforeAll(async () => {
   const image = await writeDmgBytes(raw, { chunkSectors: 32 });
   mkdirSync(join(dir, "set"));
   const parts = splitImage(image, 3);
-  partNames("Big", 3).forEach((n, i) => writeFileSync(join(dir, "set", n), parts[i]));
+  for (const [i, n] of partNames("Big", 3).entries()) writeFileSync(join(dir, "set", n), parts[i]);
   const inner = new Uint8Array(readFileSync(ZLIB));
   writeFileSync(join(dir, "v2.dmg"), encryptImage(inner, { password: PASSWORD, iterations: 100 }));
   const v1 = encryptImageV1(padUdifToBlocks(inner), { password: PASSWORD, iterations: 100 });
