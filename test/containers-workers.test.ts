@@ -104,6 +104,49 @@ describe("validateInWorker on each container", () => {
   });
 });
 
+describe("decoding lanes over an encrypted file", () => {
+  it("start (worker threads decrypt with the data keys) and hand over each chunk's bytes", async () => {
+    const load = (...p: string[]) =>
+      import(pathToFileURL(join(import.meta.dirname, "..", "dist", ...p)).href);
+    const parallel: typeof import("../src/node/parallel/parallel.js") = await load(
+      "node",
+      "parallel",
+      "parallel.js",
+    );
+    const { sessionOf }: typeof import("../src/image/image.js") = await load("image", "image.js");
+    // Three tasks of 4 MiB for the lanes to share.
+    const raw = new Uint8Array(12 * 1024 * 1024);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 7 + (i >> 11)) & 0xff;
+    const path = join(dir, "lanes-v2.dmg");
+    const inner = await writeDmgBytes(raw, { chunkSectors: 256 });
+    writeFileSync(path, encryptImage(inner, { password: PASSWORD, iterations: 10 }));
+    const budget = { maxWorkingMemory: 64 * 1024 * 1024 };
+    const image = await lib.openDmg(path, { password: PASSWORD, budget });
+    try {
+      const pool = parallel.ChunkPool.start(sessionOf(image), { threads: 2, mode: "data" });
+      expect(pool).toBeDefined();
+      let taken = 0;
+      for (const c of image.chunks()) {
+        const pieces: Uint8Array[] = [];
+        const got = await pool!.take(c.index, async (p) => {
+          pieces.push(p.slice());
+        });
+        if (!got.done) continue;
+        taken++;
+        const bytes = await image.read(c.sector * 512, c.sectorCount * 512);
+        expect(Buffer.compare(Buffer.concat(pieces), bytes)).toBe(0);
+      }
+      await pool!.close();
+      expect(taken).toBe(
+        image.chunkCount -
+          [...image.chunks()].filter((c) => c.typeName !== "zlib" && c.typeName !== "raw").length,
+      );
+    } finally {
+      await image.close();
+    }
+  }, 60_000);
+});
+
 describe("extract --threads 2 against --threads 1", () => {
   it("gives identical bytes for each container", () => {
     const pw = join(dir, "pw.txt");
