@@ -10,6 +10,7 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from "node:fs";
 import { dirname, join, relative } from "node:path";
@@ -31,7 +32,10 @@ export async function rebuildCorpus(name, sources) {
   rmSync(merged, { recursive: true, force: true });
   mkdirSync(merged, { recursive: true });
   const copy = (dir, prefix = "") => {
-    for (const f of readdirSync(dir)) copyFileSync(join(dir, f), join(merged, prefix + f));
+    // Folders (a sparse bundle, a segmented set in corpus/regressions) are no single input.
+    for (const f of readdirSync(dir)) {
+      if (statSync(join(dir, f)).isFile()) copyFileSync(join(dir, f), join(merged, prefix + f));
+    }
   };
   if (!(await codecDecodes(name))) {
     for (const dir of sources) copy(dir);

@@ -37,6 +37,7 @@ export const TARGETS = {
   segments: { sync: false, maxLen: 20 * KiB, timeout: 5000 },
   encrypted: { sync: false, maxLen: 32 * KiB, timeout: 5000 },
   sparse: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
+  bundle: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   text: { sync: true, maxLen: 4 * KiB, timeout: 5000 },
   partitions: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   filesystems: { sync: false, maxLen: 96 * KiB, timeout: 5000 },

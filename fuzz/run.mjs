@@ -166,9 +166,18 @@ async function record(name, artifact) {
   }
   const input = new Uint8Array(readFileSync(min));
   const { wrapInput } = await import("./wrap.mjs");
+  const wrapped = wrapInput(name, input);
+  if (wrapped === undefined) {
+    // A folder's worth of input (a bundle, a set): kept as the target's own regression, which
+    // test/fuzz-regressions.test.ts replays once a person adds its test and README line.
+    const file = join("..", "fuzz", name, `regression-${sha1(input).slice(0, 12)}`);
+    const known = existsSync(join(REGRESSIONS, file));
+    if (!known) writeFileSync(join(REGRESSIONS, file), input);
+    return { input: min, file, what, known };
+  }
   const file = `fuzz-${name}-${sha1(input).slice(0, 12)}.dmg`;
   if (existsSync(join(REGRESSIONS, file))) return { input: min, file, what, known: true };
-  writeFileSync(join(REGRESSIONS, file), wrapInput(name, input));
+  writeFileSync(join(REGRESSIONS, file), wrapped);
   const cell = `${name} fuzz target: ${what}`.replaceAll("|", "\\|").replaceAll("`", "'");
   appendFileSync(CORPUS_README, `| \`${file}\` | ${cell} | TODO |\n`);
   return { input: min, file, what, known: false };

@@ -35,9 +35,18 @@ function withTrailer({ rsrc = new Uint8Array(0), xml = new Uint8Array(0) }) {
   return out;
 }
 
-/** The DMG file that feeds `input` of fuzz target `target` to the same layer. */
+/** Targets whose input is a whole file already (an image, or a container file). */
+const FILE_TARGETS = new Set(["trailer", "pipeline", "sparse", "encrypted"]);
+/** Targets whose input stands for several files (a bundle folder, a set's parts): no one file. */
+const FOLDER_TARGETS = new Set(["bundle", "segments"]);
+
+/**
+ * The DMG file that feeds `input` of fuzz target `target` to the same layer, or undefined for
+ * a target whose input stands for a folder (its findings stay in corpus/fuzz/<target>/).
+ */
 export function wrapInput(target, input) {
-  if (target === "trailer" || target === "pipeline") return input;
+  if (FILE_TARGETS.has(target)) return input;
+  if (FOLDER_TARGETS.has(target)) return undefined;
   // A string: the name of a table in a resource fork, which holds any byte (Latin-1).
   if (target === "text") {
     const name = new TextDecoder("latin1").decode(input.subarray(0, 255));

@@ -15,6 +15,7 @@ import { bandNumber } from "../src/node/io/sparse-bundle.js";
 import { bytesSource } from "../src/sources/source.js";
 import { cliSandbox } from "./helpers/cli-run.js";
 import { REAL } from "./helpers/corpus.js";
+import { fcParams } from "./helpers/prop-config.js";
 import { bandBytes, buildSparse, bundleInfo, writeBundle } from "./helpers/sparse.js";
 
 const REAL_FILE = "ddribin_mameosx_mameosx-template.sparseimage";
@@ -350,6 +351,51 @@ describe("sparse bundle: the core over band sources", () => {
     const info = bundleInfo(4096, 8192);
     expect(await codeOf(open(info, new Map([[2, new Uint8Array(10)]])))).toBe("BUNDLE_MALFORMED");
     expect(await codeOf(open(info, new Map([[0, new Uint8Array(4097)]])))).toBe("BUNDLE_MALFORMED");
+  });
+
+  it("property: any Info.plist values and band files give the model's disk or a DmgError", async () => {
+    // Values as hdiutil writes them, near the checks' edges, and hostile ones.
+    const value = fc.oneof(
+      fc.constantFrom(0, 1, 511, 512, 4096, 8192, 2 ** 32, 2 ** 53, 2 ** 60),
+      fc.nat({ max: 64 * 1024 }),
+      fc.constantFrom(
+        "<string>4096</string>",
+        "<string>-1</string>",
+        "<true/>",
+        "<integer>1e3</integer>",
+      ),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        value,
+        value,
+        fc.array(fc.tuple(fc.nat(40), fc.nat(9000)), { maxLength: 6 }),
+        async (bandSize, size, files) => {
+          const bands = new Map(files.map(([n, len]) => [n, bandBytes(n, len)] as const));
+          let image: Awaited<ReturnType<typeof openDmg>>;
+          try {
+            image = await open(bundleInfo(bandSize, size), bands);
+          } catch (e) {
+            expect(e).toBeInstanceOf(DmgError);
+            return;
+          }
+          try {
+            // It opened: the values were whole sectors, every band inside the disk and no
+            // longer than a band, and the disk reads as the bands laid out, zeros elsewhere.
+            expect(typeof bandSize).toBe("number");
+            const disk = new Uint8Array(image.size);
+            for (const [n, b] of bands) {
+              const start = n * (bandSize as number);
+              disk.set(b.subarray(0, Math.max(0, Math.min(b.length, disk.length - start))), start);
+            }
+            expect(await image.read(0, image.size)).toEqual(disk);
+          } finally {
+            await image.close();
+          }
+        },
+      ),
+      fcParams(80),
+    );
   });
 });
 

@@ -18,4 +18,10 @@ describe("fuzz regressions", () => {
   it("zlib: a block boundary at the declared end is not offered as a resume point", async () => {
     await expect(replay("zlib", "regression-boundary-at-declared-end")).resolves.toBeUndefined();
   });
+
+  it("bundle: a one-byte Info.plist at an odd offset is checked for ASCII without a RangeError", async () => {
+    await expect(
+      replay("bundle", "regression-plist-ascii-check-unaligned"),
+    ).resolves.toBeUndefined();
+  });
 });

@@ -766,3 +766,38 @@ describe("base64 from bytes", () => {
     expect(base64Extent(b, 6, 3)).toBe(6);
   });
 });
+
+describe("isAscii over slices at any alignment", () => {
+  it("agrees with a byte loop for every offset and length, shorter than a word too", async () => {
+    const { isAscii } = await import("../src/format/plist-bytes.js");
+    const buf = new Uint8Array(24).fill(0x41);
+    for (let at = 0; at < 8; at++) {
+      for (let len = 0; len <= 12; len++) {
+        for (const high of [-1, 0, len - 1]) {
+          const b = buf.slice();
+          if (high >= 0 && high < len) b[at + high] = 0xe5;
+          const s = b.subarray(at, at + len);
+          expect([at, len, high, isAscii(s)]).toEqual([at, len, high, s.every((x) => x < 0x80)]);
+        }
+      }
+    }
+  });
+
+  it("the bundle target's finding: a one-byte Info.plist at an odd offset is a DmgError", () => {
+    const input = readFileSync(
+      join(
+        import.meta.dirname,
+        "..",
+        "corpus",
+        "fuzz",
+        "bundle",
+        "regression-plist-ascii-check-unaligned",
+      ),
+    );
+    // The target's Info.plist was a Buffer slice, which shares memory at any offset: odd here.
+    const length = input.readUInt16BE(0);
+    const info = new Uint8Array(length + 1).subarray(1);
+    info.set(input.subarray(2, 2 + length));
+    expect(() => parsePlistValue(info, 0, DEFAULT_BUDGET)).toThrow(DmgError);
+  });
+});

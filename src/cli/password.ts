@@ -63,15 +63,23 @@ export async function readPasswordFile(path: string): Promise<string> {
   return line.endsWith("\r") ? line.slice(0, -1) : line;
 }
 
-/** True when the local file `op` starts with an encrypted image's signature. */
+/**
+ * True when the local file `op` is an encrypted image: "encrcdsa" at its start (version 2) or
+ * "cdsaencr" at its end (version 1).
+ */
 async function isEncryptedFile(op: string): Promise<boolean> {
   if (op === "-" || isUrl(op)) return false;
   try {
     const h = await openFile(op, "r");
     try {
-      const buf = new Uint8Array(8);
-      const { bytesRead } = await h.read(buf, 0, 8, 0);
-      return bytesRead === 8 && new TextDecoder("latin1").decode(buf) === "encrcdsa";
+      const sig = async (at: number) => {
+        const buf = new Uint8Array(8);
+        const { bytesRead } = await h.read(buf, 0, 8, at);
+        return bytesRead === 8 ? new TextDecoder("latin1").decode(buf) : "";
+      };
+      if ((await sig(0)) === "encrcdsa") return true;
+      const { size } = await h.stat();
+      return size >= 8 && (await sig(size - 8)) === "cdsaencr";
     } finally {
       await h.close();
     }

@@ -5,6 +5,8 @@
  * so that opening a plain image file loads no container's code.
  */
 import type { ByteSource } from "../sources/source.js";
+import type { BlockLayout } from "./encrypted/block-source.js";
+import type { DataKeys } from "./encrypted/unwrap.js";
 import type { PartFinder } from "./segments/set.js";
 import type { BundleParts } from "./sparse/sparse-bundle.js";
 
@@ -12,6 +14,14 @@ const names = new WeakMap<ByteSource, string>();
 const finders = new WeakMap<ByteSource, PartFinder>();
 const bundles = new WeakMap<ByteSource, BundleParts>();
 const shells = new WeakSet<ByteSource>();
+const decryptions = new WeakMap<ByteSource, Decryption>();
+
+/** What a decrypting source was made of: enough for another thread to make its own. */
+export interface Decryption {
+  outer: ByteSource;
+  layout: BlockLayout;
+  keys: DataKeys;
+}
 
 /** Note the file name `src` was opened by (a sparse image named .dmg is warned about). */
 export function noteSourceName(src: ByteSource, name: string): void {
@@ -58,4 +68,21 @@ export function markShell(src: ByteSource): ByteSource {
 /** True when `src` is a UDIF file a container made. */
 export function isShell(src: ByteSource): boolean {
   return shells.has(src);
+}
+
+/** Note what the decrypting source `src` reads and with which keys; returns `src`. */
+export function markDecryption(src: ByteSource, d: Decryption): ByteSource {
+  decryptions.set(src, d);
+  return src;
+}
+
+/**
+ * What `src` decrypts, when it is an encrypted image's decrypting source: decoding threads
+ * read the same file through their own, keyed with the data keys (the password is never sent
+ * to them, nor PBKDF2 run again).
+ *
+ * @internal
+ */
+export function decryptionOf(src: ByteSource): Decryption | undefined {
+  return decryptions.get(src);
 }

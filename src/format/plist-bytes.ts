@@ -70,10 +70,15 @@ export class Positions {
   }
 }
 
+const NO_WORDS = new Uint32Array(0);
+
 /** True when every byte is below 0x80: read four at a time, the test costs little beside parsing. */
 export function isAscii(b: Uint8Array): boolean {
   const head = Math.min(b.length, (4 - (b.byteOffset & 3)) & 3);
-  const words = new Uint32Array(b.buffer, b.byteOffset + head, (b.length - head) >>> 2);
+  const count = (b.length - head) >>> 2;
+  // A slice shorter than its alignment head has no word, and its end is no word boundary: a
+  // view there throws (fuzz: a 2-byte Info.plist at an odd offset).
+  const words = count > 0 ? new Uint32Array(b.buffer, b.byteOffset + head, count) : NO_WORDS;
   let acc = 0;
   for (let i = 0; i < head; i++) acc |= b[i];
   for (let i = 0; i < words.length; i++) acc |= words[i];

@@ -54,8 +54,16 @@ export interface WorkerRequest {
   password?: Uint8Array;
 }
 
-/** What a worker is handed to read: bytes, a Blob, or a file descriptor (Node). */
-export type LocalSource = Uint8Array | Blob | { fd: number; size: number };
+/**
+ * What a worker is handed to read: bytes, a Blob, or a file descriptor (Node) with the path it
+ * was opened by (for the other parts of a segmented set, and the name a sparse image is
+ * reported by), or a sparse bundle folder (Node), which the worker lists and reads itself.
+ */
+export type LocalSource =
+  | Uint8Array
+  | Blob
+  | { fd: number; size: number; path?: string }
+  | { bundle: string };
 
 /** An image the worker reads over HTTP range requests itself (see httpSource). */
 export interface RemoteSource {

@@ -106,3 +106,80 @@ export function encryptImage(inner: Uint8Array, o: EncryptOptions = {}): Uint8Ar
   }
   return new Uint8Array(out);
 }
+
+/** Offsets of the version 1 trailer's fields, from the trailer's start. */
+export const V1_FIELDS = {
+  iterations: 0x30,
+  saltLen: 0x34,
+  salt: 0x38,
+  aesKeyLen: 0x88,
+  aesKey: 0x8c,
+  hmacKeyLen: 0x1b4,
+  hmacKey: 0x1b8,
+  integrityKeyLen: 0x2e4,
+} as const;
+export const V1_TRAILER_SIZE = 1276;
+const V1_BLOCK = 4096;
+const RFC3217_IV = Buffer.from("4adda22c79e82105", "hex");
+
+/**
+ * `image` (a UDIF file) padded to whole 4096-byte blocks by zeros before its koly trailer,
+ * which stays last: a version 1 image holds whole blocks, and UDIF finds koly at the end.
+ */
+export function padUdifToBlocks(image: Uint8Array): Uint8Array {
+  const size = Math.ceil(image.length / V1_BLOCK) * V1_BLOCK;
+  const out = new Uint8Array(size);
+  out.set(image.subarray(0, image.length - 512));
+  out.set(image.subarray(image.length - 512), size - 512);
+  return out;
+}
+
+/** RFC 3217-style wrap as version 1 images use it: four bytes, the key, two 3DES layers. */
+function wrapV1(kek: Buffer, key: Buffer): Buffer {
+  const iv = randomBytes(8);
+  const prefix = Buffer.alloc(4);
+  prefix.writeUInt32BE(key.length * 8);
+  const c1 = createCipheriv("des-ede3-cbc", kek, iv);
+  const temp1 = Buffer.concat([c1.update(Buffer.concat([prefix, key])), c1.final()]);
+  const temp2 = Buffer.concat([iv, temp1]).reverse();
+  const c2 = createCipheriv("des-ede3-cbc", kek, RFC3217_IV);
+  return Buffer.concat([c2.update(temp2), c2.final()]);
+}
+
+/**
+ * `inner` (whole 4096-byte blocks) encrypted as a version 1 image: the blocks from offset 0,
+ * then the 1276-byte "cdsaencr" trailer with the wrapped keys.
+ */
+export function encryptImageV1(
+  inner: Uint8Array,
+  o: { password?: string; iterations?: number; keyBits?: 128 | 256 } = {},
+): Uint8Array {
+  if (inner.length % V1_BLOCK !== 0) throw new Error("version 1 data is whole 4096-byte blocks");
+  const aesKey = randomBytes((o.keyBits ?? 128) / 8);
+  const hmacKey = randomBytes(20);
+  const salt = randomBytes(20);
+  const iterations = o.iterations ?? 1000;
+  const kek = pbkdf2Sync(o.password ?? "secret", salt, iterations, 24, "sha1");
+  const out = Buffer.alloc(inner.length + V1_TRAILER_SIZE);
+  for (let n = 0; n < inner.length / V1_BLOCK; n++) {
+    const num = Buffer.alloc(4);
+    num.writeUInt32BE(n);
+    const blockIv = createHmac("sha1", hmacKey).update(num).digest().subarray(0, 16);
+    const c = createCipheriv(`aes-${aesKey.length * 8}-cbc`, aesKey, blockIv);
+    c.setAutoPadding(false);
+    const plain = inner.subarray(n * V1_BLOCK, (n + 1) * V1_BLOCK);
+    Buffer.concat([c.update(plain), c.final()]).copy(out, n * V1_BLOCK);
+  }
+  const t = inner.length;
+  out.writeUInt32BE(iterations, t + V1_FIELDS.iterations);
+  out.writeUInt32BE(salt.length, t + V1_FIELDS.saltLen);
+  salt.copy(out, t + V1_FIELDS.salt);
+  const wa = wrapV1(kek, aesKey);
+  out.writeUInt32BE(wa.length, t + V1_FIELDS.aesKeyLen);
+  wa.copy(out, t + V1_FIELDS.aesKey);
+  const wh = wrapV1(kek, hmacKey);
+  out.writeUInt32BE(wh.length, t + V1_FIELDS.hmacKeyLen);
+  wh.copy(out, t + V1_FIELDS.hmacKey);
+  out.write("cdsaencr", out.length - 8, "latin1");
+  return new Uint8Array(out);
+}

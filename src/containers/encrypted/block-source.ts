@@ -5,6 +5,7 @@
  */
 import { at, DmgError } from "../../core/errors.js";
 import { type ByteSource, readExact } from "../../sources/source.js";
+import { markDecryption } from "../marks.js";
 import { type CbcDecrypt, type CipherProvider, guarded } from "./ciphers.js";
 import { BLOCK_IV_SIZE } from "./header.js";
 import type { DataKeys } from "./unwrap.js";
@@ -31,7 +32,8 @@ export async function decryptingSource(
 ): Promise<ByteSource> {
   const aes = await guarded("AES key import", () => ciphers.aesCbc(keys.aesKey));
   const hmac = await guarded("HMAC key import", () => ciphers.hmacSha1(keys.hmacKey));
-  return new BlockSource(outer, layout, aes, hmac);
+  const src = new BlockSource(outer, layout, aes, hmac);
+  return markDecryption(src, { outer, layout, keys });
 }
 
 class BlockSource implements ByteSource {

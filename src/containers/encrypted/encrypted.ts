@@ -1,6 +1,6 @@
 /**
- * Encrypted images: the "encrcdsa" (version 2) container, opened with a password, presents
- * the UDIF image it holds, decrypted block by block as it is read.
+ * Encrypted images: the "encrcdsa" (version 2) and "cdsaencr" (version 1) containers, opened
+ * with a password, present the image they hold, decrypted block by block as it is read.
  */
 import { DmgError } from "../../core/errors.js";
 import { overBudget } from "../../core/limits.js";
@@ -18,7 +18,8 @@ import {
 } from "./header.js";
 import { type PasswordBlob, parseKeyBlob } from "./key-blob.js";
 import { type DataKeys, unwrapKeys } from "./unwrap.js";
-import { isCdsaencr, v1Unsupported } from "./v1-trailer.js";
+import { CDSAENCR_BLOCK_SIZE, CDSAENCR_SIZE, isCdsaencr, parseCdsaencr } from "./v1-trailer.js";
+import { unwrapV1Keys } from "./v1-unwrap.js";
 
 /** The encrypted-image container. */
 export const encryptedContainer: Container = {
@@ -29,16 +30,9 @@ export const encryptedContainer: Container = {
 
 async function openEncrypted(src: ByteSource, ctx: ContainerContext): Promise<OpenedContainer> {
   const head = await readExact(src, 0, Math.min(src.size, 8), "file header");
-  if (!isEncrcdsa(head)) throw v1Unsupported(src.size);
+  if (!isEncrcdsa(head)) return openV1(src, ctx);
   const { header, blobs } = await readHeader(src, ctx);
-  // Without a password the image is what it was before this layer: encrypted, and refused.
-  if (ctx.password === undefined) {
-    throw new DmgError(
-      "ENCRYPTED",
-      "image is encrypted (encrcdsa header); give its password (the password option, or --password-file / --password-env on the command line)",
-      0,
-    );
-  }
+  requirePassword(ctx, "encrcdsa header", 0);
   const ciphers = ctx.ciphers ?? WEB_CIPHERS;
   const keys = await unlock(blobs, header, ctx, ciphers);
   const source = await decryptingSource(src, header, keys, ciphers);
@@ -55,6 +49,56 @@ async function openEncrypted(src: ByteSource, ctx: ContainerContext): Promise<Op
         keyBlobs: header.keys.length,
         pbkdf2Iterations: blobs[0].iterations,
         keyWrap: blobs[0].cipher,
+      },
+    },
+    source,
+    warnings: [],
+  };
+}
+
+/** Without a password the image is what it was before this layer: encrypted, and refused. */
+function requirePassword(ctx: ContainerContext, what: string, offset: number): void {
+  if (ctx.password !== undefined) return;
+  throw new DmgError(
+    "ENCRYPTED",
+    `image is encrypted (${what}); give its password (the password option, or --password-file / --password-env on the command line)`,
+    offset,
+  );
+}
+
+/** A version 1 image: its trailer, its keys unwrapped, its blocks from offset 0. */
+async function openV1(src: ByteSource, ctx: ContainerContext): Promise<OpenedContainer> {
+  const start = Math.max(0, src.size - CDSAENCR_SIZE);
+  const bytes = await readExact(src, start, src.size - start, "cdsaencr trailer");
+  const trailer = parseCdsaencr(bytes, src.size, ctx.budget);
+  requirePassword(ctx, "cdsaencr trailer", trailer.offset);
+  ctx.work.check();
+  const ciphers = ctx.ciphers ?? WEB_CIPHERS;
+  const keys = await unwrapV1Keys(trailer, ctx.password as Uint8Array, ciphers);
+  if (!keys) {
+    throw new DmgError(
+      "PASSWORD_WRONG",
+      "the password does not unlock the image (its version 1 keys do not unwrap)",
+      trailer.offset,
+    );
+  }
+  const dataSize = trailer.blockCount * CDSAENCR_BLOCK_SIZE;
+  const layout = { blockSize: CDSAENCR_BLOCK_SIZE, dataOffset: 0, dataSize };
+  const source = await decryptingSource(src, layout, keys, ciphers);
+  return {
+    info: {
+      kind: "encrypted",
+      fields: {
+        version: 1,
+        cipher: `AES-${keys.aesKey.length * 8}-CBC`,
+        keyBits: keys.aesKey.length * 8,
+        blockSize: CDSAENCR_BLOCK_SIZE,
+        dataSize,
+        dataOffset: 0,
+        trailerOffset: trailer.offset,
+        unusedBytes: trailer.unusedBytes,
+        pbkdf2Iterations: trailer.iterations,
+        keyWrap: "3DES-EDE-CBC (RFC 3217)",
       },
     },
     source,

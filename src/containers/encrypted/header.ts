@@ -60,11 +60,13 @@ export interface EncrcdsaHeader {
 
 export { isEncrcdsa } from "../magic.js";
 
-function bad(message: string, offset: number): DmgError {
+/** ENCRYPTED_HEADER: a header or key blob field of an encrypted image that lies. */
+export function bad(message: string, offset: number): DmgError {
   return new DmgError("ENCRYPTED_HEADER", message, offset);
 }
 
-function unsupported(message: string, offset: number): DmgError {
+/** ENCRYPTED_UNSUPPORTED: a field naming what this reader does not decrypt. */
+export function unsupported(message: string, offset: number): DmgError {
   return new DmgError("ENCRYPTED_UNSUPPORTED", message, offset);
 }
 

@@ -11,8 +11,7 @@
  *   +0x34  IV (32 bytes)
  */
 import { Cursor } from "../../bytes/cursor.js";
-import { DmgError } from "../../core/errors.js";
-import { CSSM_ALGID_AES, type KeyPointer } from "./header.js";
+import { bad, CSSM_ALGID_AES, type KeyPointer, unsupported } from "./header.js";
 
 /** The KDF of password blobs. Blobs with another (a certificate's) are not password blobs. */
 export const KDF_PBKDF2 = 103;
@@ -42,14 +41,6 @@ export interface PasswordBlob {
   /** Bytes of the wrapping key (24 for 3DES). */
   keyBytes: number;
   wrapped: Uint8Array;
-}
-
-function bad(message: string, offset: number): DmgError {
-  return new DmgError("ENCRYPTED_HEADER", message, offset);
-}
-
-function unsupported(message: string, offset: number): DmgError {
-  return new DmgError("ENCRYPTED_UNSUPPORTED", message, offset);
 }
 
 /**

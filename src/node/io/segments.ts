@@ -14,7 +14,14 @@ import { fileSource, fsReason } from "./file-source.js";
  * segmented set, its other parts are opened from the same directory as the set is read.
  */
 export async function imageFileSource(path: string): Promise<ByteSource> {
-  const src = await fileSource(path);
+  return withSetParts(await fileSource(path), path);
+}
+
+/**
+ * Mark `src`, the file at `path` (opened here or, by its descriptor, in another thread), so
+ * that when it is the first part of a segmented set its other parts are opened next to it.
+ */
+export function withSetParts(src: ByteSource, path: string): ByteSource {
   return withPartFinder(src, {
     name: (n) => (n === 1 ? basename(path) : partName(path, n)),
     open: (count) => openParts(path, count),

@@ -9,6 +9,7 @@ import { isMainThread, parentPort, workerData } from "node:worker_threads";
 import { InputBuffers } from "../../codecs/input.js";
 import { loadCodecs } from "../../codecs/registry.js";
 import { MemoryMeter } from "../../core/limits.js";
+import { NODE_CIPHERS } from "../ciphers.js";
 import { descriptorSource } from "../io/file-source.js";
 import { NODE_CODECS } from "../zlib/native-zlib-codec.js";
 import { Lane, type LaneStart, type Task } from "./parallel-worker.js";
@@ -18,7 +19,17 @@ async function serve(start: LaneStart): Promise<void> {
   const port = parentPort!;
   // This thread has none of the decoders the consumer's open loaded; tasks may need any.
   const codecs = await loadCodecs(NODE_CODECS);
-  const source = descriptorSource(start.fd, start.size);
+  const file = descriptorSource(start.fd, start.size);
+  // An encrypted image: this thread decrypts the blocks it reads, with the keys it was sent.
+  const d = start.decrypt;
+  const source = d
+    ? await (await import("../../containers/encrypted/block-source.js")).decryptingSource(
+        file,
+        d.layout,
+        d,
+        NODE_CIPHERS,
+      )
+    : file;
   const memory = new MemoryMeter(start.config.memory);
   const buffers = new InputBuffers();
   const lane = new Lane({ source, memory, codecs, buffers }, start.config, (batch) =>

@@ -8,6 +8,7 @@ import * as zlib from "node:zlib";
 import { crc32 } from "../../bytes/crc32.js";
 import type { InputBuffers } from "../../codecs/input.js";
 import type { CodecTable } from "../../codecs/registry.js";
+import type { BlockLayout } from "../../containers/encrypted/block-source.js";
 import { DmgError, type ErrorCode } from "../../core/errors.js";
 import { DEFAULT_BUDGET, DecompressMeter, type MemoryMeter } from "../../core/limits.js";
 import { Work } from "../../core/work.js";
@@ -70,6 +71,11 @@ export interface LaneStart {
   /** The image file's descriptor, opened by the consumer's thread (the same process). */
   fd: number;
   size: number;
+  /**
+   * An encrypted image: the file's blocks and data keys, from which the lane makes its own
+   * decrypting source (keys cross to the thread in its start message, never in argv or env).
+   */
+  decrypt?: { layout: BlockLayout; aesKey: Uint8Array; hmacKey: Uint8Array };
   config: LaneConfig;
 }
 

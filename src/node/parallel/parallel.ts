@@ -13,12 +13,14 @@
  */
 import type { Worker } from "node:worker_threads";
 import { InputBuffers } from "../../codecs/input.js";
+import { decryptionOf } from "../../containers/marks.js";
 import type { DmgError } from "../../core/errors.js";
 import { MemoryMeter, outputLimit } from "../../core/limits.js";
 import { abortError } from "../../core/work.js";
 import { isCompressed, isZeroFill, SECTOR_SIZE } from "../../format/types.js";
 import type { ChunkIndex } from "../../image/chunk-index.js";
 import type { Session } from "../../image/session.js";
+import type { ByteSource } from "../../sources/source.js";
 import { fileDescriptor } from "../io/file-source.js";
 import { builtModule, startWorker } from "../worker/spawn.js";
 import {
@@ -117,6 +119,21 @@ function defaultCodecs(s: Session): boolean {
   return true;
 }
 
+/**
+ * What a lane thread reads the image of `source` from: the file's descriptor, and for an
+ * encrypted image the blocks and keys to decrypt it with; undefined when the image is no
+ * file another thread can read (bytes, a URL, a sparse image's bands, a set's parts).
+ */
+function laneFile(source: ByteSource): Omit<LaneStart, "lane" | "config"> | undefined {
+  const fd = fileDescriptor(source);
+  if (fd !== undefined) return { fd, size: source.size };
+  const d = decryptionOf(source);
+  const outer = d && fileDescriptor(d.outer);
+  if (d === undefined || outer === undefined) return undefined;
+  const { aesKey, hmacKey } = d.keys;
+  return { fd: outer, size: d.outer.size, decrypt: { layout: d.layout, aesKey, hmacKey } };
+}
+
 /** The output budget of one operation on the image of `s`. */
 function operationLimit(s: Session): number {
   return outputLimit(s.budget, s.source.size);
@@ -177,8 +194,8 @@ export class ChunkPool {
     },
   ): ChunkPool | undefined {
     const { index, memory, source } = s;
-    const fd = fileDescriptor(source);
-    if (fd === undefined || !defaultCodecs(s) || options.signal?.aborted) return undefined;
+    const file = laneFile(source);
+    if (file === undefined || !defaultCodecs(s) || options.signal?.aborted) return undefined;
     const left = operationLimit(s) - (options.decompressed ?? 0);
     const { order, starts, taskOf } = planTasks(index, options.from ?? 0, left);
     const budget = s.budget.maxWorkingMemory;
@@ -208,7 +225,7 @@ export class ChunkPool {
           (batch) => pool.receive(slot, batch),
         );
       } else {
-        const start: LaneStart = { lane: "dmg-validate", fd, size: source.size, config };
+        const start: LaneStart = { lane: "dmg-validate", ...file, config };
         try {
           const worker = startWorker(script, { workerData: start });
           worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));

@@ -4,6 +4,7 @@
  * and cancellation. The way to run the parser on uploads: a bug in it, or an input no budget
  * foresaw, costs one thread, never the server.
  */
+import { stat } from "node:fs/promises";
 import { DmgError } from "../../core/errors.js";
 import { abortError } from "../../core/work.js";
 import type { ValidationReport } from "../../image/validate.js";
@@ -38,14 +39,18 @@ export async function validateInWorker(
   let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
   // A URL is read by the thread itself, over HTTP.
   let request: WorkerRequest["source"] | undefined = remoteSource(source, headers);
-  if (request === undefined && typeof source === "string") {
+  if (request === undefined && typeof source === "string" && (await isFolder(source))) {
+    // A sparse bundle: the worker lists its folder and opens the bands itself, as
+    // validateDmg does, with the same checks (no link, nothing outside the folder).
+    request = { bundle: source };
+  } else if (request === undefined && typeof source === "string") {
     try {
       opened = await fileSource(source);
     } catch (e) {
       if (e instanceof DmgError && e.code !== "INVALID_ARGUMENT") return failedReport(quick, e);
       throw e;
     }
-    request = { fd: fileDescriptor(opened) as number, size: opened.size };
+    request = { fd: fileDescriptor(opened) as number, size: opened.size, path: source };
   } else if (request === undefined) {
     if (source instanceof ArrayBuffer) request = new Uint8Array(source);
     else if (source instanceof Uint8Array || source instanceof Blob) request = source;
@@ -64,6 +69,10 @@ export async function validateInWorker(
   } finally {
     await opened?.close?.();
   }
+}
+
+async function isFolder(path: string): Promise<boolean> {
+  return path.length > 0 && (await stat(path).catch(() => undefined))?.isDirectory() === true;
 }
 
 /**
