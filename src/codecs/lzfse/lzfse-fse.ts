@@ -229,8 +229,9 @@ export function checkBlockHeader(h: LzfseBlockHeader, fail: Fail): void {
 /**
  * An FSE decoding table, two typed arrays indexed by state. `code` packs the next state's base
  * (bits 16-25), the symbol's extra bits (8-11) and the bits to read (0-4: the state's own,
- * then the extra bits); `base` is the symbol's value without its extra bits (for literals,
- * the byte itself).
+ * then the extra bits); `base` is the symbol's value without its extra bits. Literal symbols
+ * have no extra bits: their code holds the byte itself in bits 8-15 instead, so that a
+ * literal takes one table load.
  */
 export interface FseTable {
   code: Int32Array;
@@ -239,7 +240,7 @@ export interface FseTable {
 
 /** The bits to read for a state: low bits of its {@link FseTable} code. */
 export const FSE_TOTAL_MASK = 0xff;
-/** Shift of the extra-bit count in a state's code. */
+/** Shift of the extra-bit count (the byte, for literals) in a state's code. */
 export const FSE_EXTRA_SHIFT = 8;
 /** Shift of the next state's base in a state's code. */
 export const FSE_DELTA_SHIFT = 16;
@@ -263,10 +264,11 @@ function buildTable(t: FseTable, stream: Stream, freq: Uint16Array): void {
     const k = Math.clz32(f) - Math.clz32(n);
     const j0 = ((2 * n) >> k) - f;
     const extra = stream.extra[s];
+    const field = stream === LITERAL_STREAM ? s : extra;
     for (let j = 0; j < f; j++, state++) {
       const total = (j < j0 ? k : k - 1) + extra;
       const delta = j < j0 ? ((f + j) << k) - n : (j - j0) << (k - 1);
-      code[state] = (delta << FSE_DELTA_SHIFT) | (extra << FSE_EXTRA_SHIFT) | total;
+      code[state] = (delta << FSE_DELTA_SHIFT) | (field << FSE_EXTRA_SHIFT) | total;
       base[state] = stream.base[s];
     }
   }

@@ -2,7 +2,7 @@
  * ULFO chunks: one LZFSE stream per chunk, a run of blocks each opened by a 4-byte magic:
  * `bvx-` (stored bytes), `bvxn` (LZVN), `bvx1` / `bvx2` (LZFSE: FSE-coded literals and
  * L, M, D triples) and `bvx$` (end of stream). Matches reach back across blocks, so the cursor
- * keeps the last 256 KiB of output (more than the largest distance) plus one output piece;
+ * keeps the last 256 KiB of output (more than the largest distance) plus room for output;
  * a compressed block's payload (under 2 MiB, checked) is read whole, a stored block streamed.
  */
 
@@ -41,7 +41,7 @@ import {
   LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
 } from "./lzfse-magic.js";
-import { copyBytes, copyMatch, LzBlock, LzvnBlock } from "./lzvn.js";
+import { copyBytes, copyMatch, LzBlock, LzvnBlock, viewOf } from "./lzvn.js";
 
 export {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
@@ -55,6 +55,11 @@ export {
 const HISTORY = 256 * 1024;
 /** Most decoded bytes handed out by one call. */
 const OUT_PIECE = 64 * 1024;
+/**
+ * Room for output after the history: the history slides back once per this many bytes
+ * decoded, so moving it costs one byte copied per byte out, not four as with one piece.
+ */
+const OUT_ROOM = 4 * OUT_PIECE;
 /** An LZFSE block's literal buffer and decoding tables, rounded up. */
 const LZFSE_STATE = 64 * 1024;
 /** The largest literal or L, M, D payload a `bvx2` header's 20-bit fields can declare. */
@@ -111,31 +116,43 @@ class LzfseBlock extends LzBlock {
     this.matches = h.n_matches;
   }
 
-  /** The literal streams, in turn: streams 0-3 give literals 0-3, 4-7, ... */
+  /**
+   * The literal streams, in turn: streams 0-3 give literals 0-3, 4-7, ... Two literals at a
+   * time: a literal reads at most 10 bits, so one top-up to 24 bits (while bytes last) serves
+   * both, and a read that finds too few bits has no bytes left to read (E28).
+   */
   private decodeLiterals(literals: Uint8Array, bits: BitState): void {
-    const { code, base } = this.tables.literal;
-    const { payload } = this;
+    const { code } = this.tables.literal;
+    const { payload, nLiterals } = this;
     let { accum, nbits, pos } = bits;
-    // s0 is the state of the stream the next literal comes from; s1-s3 the following ones.
+    // s0, s1 are the states of the streams the next two literals come from; s2, s3 the others.
     let [s0, s1, s2, s3] = this.h.literal_state;
-    for (let i = 0; i < this.nLiterals; i++) {
-      const e = code[s0];
-      literals[i] = base[s0];
-      const n = e & FSE_TOTAL_MASK;
-      if (nbits < n) {
+    // A Uint8Array store keeps the low 8 bits of the code shifted down: the literal byte.
+    for (let i = 0; i < nLiterals; i += 2) {
+      if (nbits < 20) {
         while (nbits < 24 && pos > 0) {
           accum = (accum << 8) | payload[--pos];
           nbits += 8;
         }
-        if (nbits < n) this.fail("LZFSE bit stream runs out of bits", this.payloadAt);
       }
-      nbits -= n;
-      const next = (e >>> FSE_DELTA_SHIFT) + (accum >>> nbits);
+      const e0 = code[s0];
+      const n0 = e0 & FSE_TOTAL_MASK;
+      if (nbits < n0) this.fail("LZFSE bit stream runs out of bits", this.payloadAt);
+      literals[i] = e0 >>> FSE_EXTRA_SHIFT;
+      nbits -= n0;
+      const next0 = (e0 >>> FSE_DELTA_SHIFT) + (accum >>> nbits);
       accum &= (1 << nbits) - 1;
-      s0 = s1;
-      s1 = s2;
-      s2 = s3;
-      s3 = next;
+      const e1 = code[s1];
+      const n1 = e1 & FSE_TOTAL_MASK;
+      if (nbits < n1) this.fail("LZFSE bit stream runs out of bits", this.payloadAt);
+      literals[i + 1] = e1 >>> FSE_EXTRA_SHIFT;
+      nbits -= n1;
+      const next1 = (e1 >>> FSE_DELTA_SHIFT) + (accum >>> nbits);
+      accum &= (1 << nbits) - 1;
+      s0 = s2;
+      s1 = s3;
+      s2 = next0;
+      s3 = next1;
     }
   }
 
@@ -143,10 +160,10 @@ class LzfseBlock extends LzBlock {
    * Decode L, M, D triples, check each (E28) and write it out while it fits before `stop`;
    * at the last one's end, check the block's size.
    */
-  decode(out: Uint8Array, at: number, stop: number, base: number): number {
+  decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number {
     let p = at;
     if (this.pending) {
-      p = this.drain(out, p, stop);
+      p = this.drain(out, view, p, stop);
       if (this.pending) return p;
     }
     if (this.done) return p;
@@ -234,10 +251,10 @@ class LzfseBlock extends LzBlock {
         this.match = m;
         break;
       }
-      copyBytes(out, p, literals, ip, l);
+      copyBytes(out, view, p, literals, this.inputView, ip, l);
       ip += l;
       p += l;
-      copyMatch(out, p, d, m);
+      copyMatch(out, view, p, d, m);
       p += m;
     }
     this.bits.accum = accum;
@@ -250,7 +267,7 @@ class LzfseBlock extends LzBlock {
     this.distance = d;
     this.produced = produced;
     this.matches = matches;
-    if (this.pending) return this.drain(out, p, stop);
+    if (this.pending) return this.drain(out, view, p, stop);
     if (produced !== nRaw) {
       fail(`LZFSE block ends after ${produced} of its declared ${nRaw} bytes`);
     }
@@ -268,8 +285,9 @@ class LzfseCursor implements ChunkCursor {
   held = 0;
   done = false;
   failure: DmgError | undefined;
-  /** History (up to HISTORY bytes) then room for one output piece. */
+  /** History (up to HISTORY bytes) then room for a few output pieces. */
   private readonly buf: Uint8Array;
+  private readonly view: DataView;
   private readonly history: number;
   private wpos = 0;
   /** Bytes decoded so far, including the piece being built. */
@@ -290,11 +308,13 @@ class LzfseCursor implements ChunkCursor {
   constructor(readonly ctx: DecodeContext) {
     this.history = Math.min(HISTORY, ctx.outputSize);
     const piece = Math.min(OUT_PIECE, ctx.outputSize);
+    const room = Math.min(OUT_ROOM, ctx.outputSize);
     // The window, a stored block's input piece and one block header.
-    const need = this.history + 2 * piece + V1_HEADER_SIZE;
+    const need = this.history + room + piece + V1_HEADER_SIZE;
     ctx.memory.acquire(need, "LZFSE history, output and input buffers");
     this.held = need;
-    this.buf = new Uint8Array(this.history + piece);
+    this.buf = new Uint8Array(this.history + room);
+    this.view = viewOf(this.buf);
     this.blockAt = ctx.offset;
     this.fail = (message, at = this.blockAt) => decodeError(ctx, "DECODE_CORRUPT", message, at);
   }
@@ -305,7 +325,7 @@ class LzfseCursor implements ChunkCursor {
 
   private async step(max: number): Promise<Uint8Array> {
     const { buf } = this;
-    const want = Math.min(max, buf.length - this.history, this.ctx.outputSize - this.position);
+    const want = Math.min(max, OUT_PIECE, this.ctx.outputSize - this.position);
     if (this.wpos + want > buf.length) {
       // Slide: keep only the history a match can still reach.
       buf.copyWithin(0, this.wpos - this.history, this.wpos);
@@ -323,7 +343,7 @@ class LzfseCursor implements ChunkCursor {
         this.wpos += n;
         this.total += n;
       } else if (this.block !== null) {
-        this.wpos = this.block.decode(buf, from, stop, this.total - from);
+        this.wpos = this.block.decode(buf, this.view, from, stop, this.total - from);
         this.total += this.wpos - from;
         if (this.block.done) this.endBlock();
         else if (this.wpos === stop) break;

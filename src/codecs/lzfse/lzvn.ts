@@ -16,17 +16,27 @@
  */
 import type { Fail } from "./lzfse-fse.js";
 
-/** Copies up to this long are done byte by byte: cheaper than a call into the runtime. */
+/** Copies up to this long are done in place: cheaper than a call into the runtime. */
 const SHORT_COPY = 32;
 
 /**
- * Copy `n` bytes from `distance` back to `at` in `out`, with the result of a byte-by-byte copy
- * where the two ranges overlap (a distance-1 match repeats one byte).
+ * Copy `n` bytes from `distance` back to `at` in `out` (`view` is the same bytes), with the
+ * result of a byte-by-byte copy where the two ranges overlap (a distance-1 match repeats one
+ * byte).
  */
-export function copyMatch(out: Uint8Array, at: number, distance: number, n: number): void {
+export function copyMatch(
+  out: Uint8Array,
+  view: DataView,
+  at: number,
+  distance: number,
+  n: number,
+): void {
   const from = at - distance;
   if (n <= SHORT_COPY) {
-    for (let i = 0; i < n; i++) out[at + i] = out[from + i];
+    let i = 0;
+    // Four bytes at a time read only bytes already written when the distance is 4 or more.
+    if (distance >= 4) for (; i + 4 <= n; i += 4) view.setInt32(at + i, view.getInt32(from + i));
+    for (; i < n; i++) out[at + i] = out[from + i];
   } else if (distance >= n) {
     out.copyWithin(at, from, from + n);
   } else if (distance === 1) {
@@ -42,10 +52,28 @@ export function copyMatch(out: Uint8Array, at: number, distance: number, n: numb
   }
 }
 
-/** Copy `n` bytes of `src` from `from` to `out` at `at`. */
-export function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, n: number) {
-  if (n <= SHORT_COPY) for (let i = 0; i < n; i++) out[at + i] = src[from + i];
-  else out.set(src.subarray(from, from + n), at);
+/** Copy `n` bytes of `src` (`srcView` is the same bytes) from `from` to `out` at `at`. */
+export function copyBytes(
+  out: Uint8Array,
+  view: DataView,
+  at: number,
+  src: Uint8Array,
+  srcView: DataView,
+  from: number,
+  n: number,
+): void {
+  if (n <= SHORT_COPY) {
+    let i = 0;
+    for (; i + 4 <= n; i += 4) view.setInt32(at + i, srcView.getInt32(from + i));
+    for (; i < n; i++) out[at + i] = src[from + i];
+  } else {
+    out.set(src.subarray(from, from + n), at);
+  }
+}
+
+/** A DataView of exactly the bytes of `b`. */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 const SML_D = 1;
@@ -99,21 +127,25 @@ export abstract class LzBlock {
   /** The match distance, kept for the commands that repeat it. */
   protected distance = 0;
 
-  constructor(protected readonly input: Uint8Array) {}
+  protected readonly inputView: DataView;
+
+  constructor(protected readonly input: Uint8Array) {
+    this.inputView = viewOf(input);
+  }
 
   /**
-   * Decode into `out` from `at`, stopping at `stop` or at the block's end. `base + i` is the
+   * Decode into `out` (`view` is the same bytes) from `at`, stopping at `stop` or at the block's end. `base + i` is the
    * number of bytes the chunk has decoded when `out[i]` is written. Returns the new position:
    * `stop`, or less once the block is done.
    */
-  abstract decode(out: Uint8Array, at: number, stop: number, base: number): number;
+  abstract decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number;
 
   /** Write out as much of the pending command as fits before `stop`; the new position. */
-  protected drain(out: Uint8Array, at: number, stop: number): number {
+  protected drain(out: Uint8Array, view: DataView, at: number, stop: number): number {
     let p = at;
     if (this.literal > 0) {
       const n = Math.min(this.literal, stop - p);
-      copyBytes(out, p, this.input, this.ip, n);
+      copyBytes(out, view, p, this.input, this.inputView, this.ip, n);
       this.ip += n;
       this.literal -= n;
       p += n;
@@ -121,7 +153,7 @@ export abstract class LzBlock {
     }
     if (this.match > 0) {
       const n = Math.min(this.match, stop - p);
-      copyMatch(out, p, this.distance, n);
+      copyMatch(out, view, p, this.distance, n);
       this.match -= n;
       p += n;
     }
@@ -154,10 +186,10 @@ export class LzvnBlock extends LzBlock {
    * Read opcodes and write their output until `stop` or the end-of-stream opcode. Every
    * opcode is checked (E28) before anything of it is written.
    */
-  decode(out: Uint8Array, at: number, stop: number, base: number): number {
+  decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number {
     let p = at;
     if (this.pending) {
-      p = this.drain(out, p, stop);
+      p = this.drain(out, view, p, stop);
       if (this.pending) return p;
     }
     if (this.done) return p;
@@ -252,15 +284,15 @@ export class LzvnBlock extends LzBlock {
         this.match = m;
         this.distance = d;
         this.produced = produced;
-        return this.drain(out, p, stop);
+        return this.drain(out, view, p, stop);
       }
       if (l > 0) {
-        copyBytes(out, p, payload, ip, l);
+        copyBytes(out, view, p, payload, this.inputView, ip, l);
         ip += l;
         p += l;
       }
       if (m > 0) {
-        copyMatch(out, p, d, m);
+        copyMatch(out, view, p, d, m);
         p += m;
       }
     }
