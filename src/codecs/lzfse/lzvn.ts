@@ -22,7 +22,8 @@ const SHORT_COPY = 32;
 /**
  * Copy `n` bytes from `distance` back to `at` in `out` (`view` is the same bytes), with the
  * result of a byte-by-byte copy where the two ranges overlap (a distance-1 match repeats one
- * byte).
+ * byte). A short copy may write up to 3 bytes past `at + n` inside `out`: callers keep only
+ * bytes before their write position, which the next write overwrites.
  */
 export function copyMatch(
   out: Uint8Array,
@@ -31,12 +32,20 @@ export function copyMatch(
   distance: number,
   n: number,
 ): void {
+  // Whole words read only bytes already written when the distance is 4 or more.
+  if (n <= SHORT_COPY && distance >= 4 && at + n + 3 <= out.length) {
+    const from = at - distance;
+    for (let i = 0; i < n; i += 4) view.setInt32(at + i, view.getInt32(from + i, true), true);
+  } else {
+    copyMatchLong(out, at, distance, n);
+  }
+}
+
+/** {@link copyMatch} without words: small enough that the common case above is inlined. */
+function copyMatchLong(out: Uint8Array, at: number, distance: number, n: number): void {
   const from = at - distance;
   if (n <= SHORT_COPY) {
-    let i = 0;
-    // Four bytes at a time read only bytes already written when the distance is 4 or more.
-    if (distance >= 4) for (; i + 4 <= n; i += 4) view.setInt32(at + i, view.getInt32(from + i));
-    for (; i < n; i++) out[at + i] = out[from + i];
+    for (let i = 0; i < n; i++) out[at + i] = out[from + i];
   } else if (distance >= n) {
     out.copyWithin(at, from, from + n);
   } else if (distance === 1) {
@@ -52,7 +61,10 @@ export function copyMatch(
   }
 }
 
-/** Copy `n` bytes of `src` (`srcView` is the same bytes) from `from` to `out` at `at`. */
+/**
+ * Copy `n` bytes of `src` (`srcView` is the same bytes) from `from` to `out` at `at`; like
+ * {@link copyMatch}, a short copy may write up to 3 bytes past its end.
+ */
 export function copyBytes(
   out: Uint8Array,
   view: DataView,
@@ -62,12 +74,12 @@ export function copyBytes(
   from: number,
   n: number,
 ): void {
-  if (n <= SHORT_COPY) {
-    let i = 0;
-    for (; i + 4 <= n; i += 4) view.setInt32(at + i, srcView.getInt32(from + i));
-    for (; i < n; i++) out[at + i] = src[from + i];
-  } else {
+  if (n > SHORT_COPY) {
     out.set(src.subarray(from, from + n), at);
+  } else if (at + n + 3 <= out.length && from + n + 3 <= src.length) {
+    for (let i = 0; i < n; i += 4) view.setInt32(at + i, srcView.getInt32(from + i, true), true);
+  } else {
+    for (let i = 0; i < n; i++) out[at + i] = src[from + i];
   }
 }
 
