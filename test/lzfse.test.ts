@@ -425,6 +425,37 @@ describe("LZFSE: corrupt streams", () => {
 describe("LZFSE: LZVN and stored blocks", () => {
   const abc = [0x61, 0x62, 0x63];
 
+  it("copies matches of every short distance as a byte-by-byte copy would, across slides of the history", async () => {
+    // Distances 1-40 (overlapping copies, word copies that read their own output) and far
+    // ones, lengths 3-271, 0-3 literals before each to vary alignment; over 600 KB, so the
+    // history slides and copies meet the end of the output buffer.
+    const next = rng(17);
+    const want = Array.from({ length: 64 }, (_, i) => (i * 37 + 11) & 0xff);
+    const ops = [0xe0, 64 - 16, ...want];
+    while (want.length < 620_000) {
+      const r = next();
+      const l = r & 3;
+      const far = Math.min(65_535, want.length);
+      const d = (r >>> 2) % 8 === 0 ? 1 + (next() % far) : 1 + ((r >>> 5) % 40);
+      // With 1-3 literals the top M values are other opcodes' patterns.
+      const m = 3 + Math.min((r >>> 11) & 7, [7, 5, 3, 1][l]);
+      const lits = Array.from({ length: l }, () => next() & 0xff);
+      // lrg_d: LL MMM 111, then D as 16 bits.
+      ops.push((l << 6) | ((m - 3) << 3) | 7, d & 0xff, d >> 8, ...lits);
+      want.push(...lits);
+      const extra = (r >>> 14) % 3 === 0 ? (r >>> 16) % 256 : -1;
+      // lrg_m: M8 + 16 more bytes at the same distance.
+      if (extra >= 0) ops.push(0xf0, extra);
+      const total = m + (extra >= 0 ? extra + 16 : 0);
+      for (let i = 0; i < total; i++) want.push(want[want.length - d]);
+    }
+    const stream = cat(lzvn(want.length, ops), END);
+    for (const piece of [MiB, 65536, 4099]) {
+      const { out } = await decodeStream(stream, want.length, piece);
+      expect(same(out, Uint8Array.from(want))).toBe(true);
+    }
+  });
+
   it("decodes every LZVN opcode kind, across blocks, and no-ops", async () => {
     const big = Uint8Array.from({ length: 40_000 }, (_, i) => (i * 7) & 0xff);
     const ops = [

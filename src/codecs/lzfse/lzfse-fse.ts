@@ -227,98 +227,105 @@ export function checkBlockHeader(h: LzfseBlockHeader, fail: Fail): void {
 }
 
 /**
- * An FSE decoding table, per state: the bits to read (the state's own, then the symbol's
- * extra bits), the extra bits, the next state's base and the symbol's value base.
+ * An FSE decoding table, two typed arrays indexed by state. `code` packs the next state's base
+ * (bits 16-25), the symbol's extra bits (8-11) and the bits to read (0-4: the state's own,
+ * then the extra bits); `base` is the symbol's value without its extra bits. Literal symbols
+ * have no extra bits: their code holds the byte itself in bits 8-15 instead, so that a
+ * literal takes one table load.
  */
 export interface FseTable {
-  total: Uint8Array;
-  extra: Uint8Array;
-  delta: Uint16Array;
+  code: Int32Array;
   base: Int32Array;
 }
 
+/** The bits to read for a state: low bits of its {@link FseTable} code. */
+export const FSE_TOTAL_MASK = 0xff;
+/** Shift of the extra-bit count (the byte, for literals) in a state's code. */
+export const FSE_EXTRA_SHIFT = 8;
+/** Shift of the next state's base in a state's code. */
+export const FSE_DELTA_SHIFT = 16;
+
+function fseTable(n: number): FseTable {
+  return { code: new Int32Array(n), base: new Int32Array(n) };
+}
+
 /**
- * Spread a stream's symbols over its states (the frequencies sum to the state count, checked):
- * symbol s takes freq[s] consecutive states. A state of a symbol of frequency f reads k or
- * k - 1 bits of the next state, k the shift that puts f << k in [states, 2 * states).
+ * Spread a stream's symbols over its states (the frequencies sum to the state count, checked),
+ * into `t`: symbol s takes freq[s] consecutive states. A state of a symbol of frequency f reads
+ * k or k - 1 bits of the next state, k the shift that puts f << k in [states, 2 * states).
  */
-function buildTable(stream: Stream, freq: Uint16Array): FseTable {
+function buildTable(t: FseTable, stream: Stream, freq: Uint16Array): void {
   const n = stream.states;
-  const t: FseTable = {
-    total: new Uint8Array(n),
-    extra: new Uint8Array(n),
-    delta: new Uint16Array(n),
-    base: new Int32Array(n),
-  };
+  const { code, base } = t;
   let state = 0;
   for (let s = 0; s < stream.extra.length; s++) {
     const f = freq[stream.from + s];
     if (f === 0) continue;
     const k = Math.clz32(f) - Math.clz32(n);
     const j0 = ((2 * n) >> k) - f;
+    const extra = stream.extra[s];
+    const field = stream === LITERAL_STREAM ? s : extra;
     for (let j = 0; j < f; j++, state++) {
-      t.total[state] = (j < j0 ? k : k - 1) + stream.extra[s];
-      t.extra[state] = stream.extra[s];
-      t.delta[state] = j < j0 ? ((f + j) << k) - n : (j - j0) << (k - 1);
-      t.base[state] = stream.base[s];
+      const total = (j < j0 ? k : k - 1) + extra;
+      const delta = j < j0 ? ((f + j) << k) - n : (j - j0) << (k - 1);
+      code[state] = (delta << FSE_DELTA_SHIFT) | (field << FSE_EXTRA_SHIFT) | total;
+      base[state] = stream.base[s];
     }
   }
-  return t;
-}
-
-/** The four decoding tables of a block whose header passed {@link checkBlockHeader}. */
-export function buildTables(h: LzfseBlockHeader) {
-  return {
-    literal: buildTable(LITERAL_STREAM, h.freq),
-    l: buildTable(L_STREAM, h.freq),
-    m: buildTable(M_STREAM, h.freq),
-    d: buildTable(D_STREAM, h.freq),
-  };
 }
 
 /**
- * A bit stream read backwards from the end of `buf[start, end)`: bits come out most
- * significant first, starting `-bits` bits below the top of the last byte (those padding bits
- * must be zero). Reading before `start` is an error (E28: the stream's bits run out).
+ * The four decoding tables of a block, allocated once per stream decoder and rebuilt for each
+ * block whose header passed {@link checkBlockHeader} (which leaves no state unset).
  */
-export class BackwardBits {
-  private accum = 0;
-  private nbits = 0;
-  private pos: number;
+export class FseTables {
+  readonly literal = fseTable(LZFSE_ENCODE_LITERAL_STATES);
+  readonly l = fseTable(LZFSE_ENCODE_L_STATES);
+  readonly m = fseTable(LZFSE_ENCODE_M_STATES);
+  readonly d = fseTable(LZFSE_ENCODE_D_STATES);
 
-  constructor(
-    private readonly buf: Uint8Array,
-    private readonly start: number,
-    end: number,
-    bits: number,
-    private readonly fail: Fail,
-    private readonly fileOffset: number,
-  ) {
-    this.pos = end;
-    if (bits < 0) {
-      if (end === start) fail("LZFSE bit stream is empty but declares padding bits", fileOffset);
-      const last = buf[--this.pos];
-      this.nbits = 8 + bits;
-      // The reference decoder refuses a stream whose padding bits are not zero.
-      if (last >> this.nbits !== 0)
-        fail("LZFSE bit stream has non-zero padding bits", fileOffset + this.pos);
-      this.accum = last;
-    }
+  build(h: LzfseBlockHeader): this {
+    buildTable(this.literal, LITERAL_STREAM, h.freq);
+    buildTable(this.l, L_STREAM, h.freq);
+    buildTable(this.m, M_STREAM, h.freq);
+    buildTable(this.d, D_STREAM, h.freq);
+    return this;
   }
+}
 
-  /** The next `n` bits (0 <= n <= 24) as an unsigned number. */
-  pull(n: number): number {
-    if (this.nbits < n) {
-      while (this.nbits <= 23 && this.pos > this.start) {
-        this.accum = (this.accum << 8) | this.buf[--this.pos];
-        this.nbits += 8;
-      }
-      if (this.nbits < n)
-        this.fail("LZFSE bit stream runs out of bits", this.fileOffset + this.start);
-    }
-    this.nbits -= n;
-    const v = this.accum >>> this.nbits;
-    this.accum &= (1 << this.nbits) - 1;
-    return v;
+/**
+ * Where a backward bit stream stands: bits come out most significant first from `accum`
+ * (`nbits` of them, the rest zero), refilled a byte at a time from `buf[--pos]`. The decoders
+ * copy these into locals for their loops and back after.
+ */
+export interface BitState {
+  accum: number;
+  nbits: number;
+  pos: number;
+}
+
+/**
+ * Start a bit stream read backwards from the end of `buf[start, end)`: its first bit is
+ * `-bits` bits below the top of the last byte (those padding bits must be zero). Reading
+ * before `start` is an error (E28: the stream's bits run out), raised by the readers.
+ */
+export function backwardBits(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  bits: number,
+  fail: Fail,
+  fileOffset: number,
+): BitState {
+  const s: BitState = { accum: 0, nbits: 0, pos: end };
+  if (bits < 0) {
+    if (end === start) fail("LZFSE bit stream is empty but declares padding bits", fileOffset);
+    const last = buf[--s.pos];
+    s.nbits = 8 + bits;
+    // The reference decoder refuses a stream whose padding bits are not zero.
+    if (last >> s.nbits !== 0)
+      fail("LZFSE bit stream has non-zero padding bits", fileOffset + s.pos);
+    s.accum = last;
   }
+  return s;
 }

@@ -2,7 +2,7 @@
  * ULFO chunks: one LZFSE stream per chunk, a run of blocks each opened by a 4-byte magic:
  * `bvx-` (stored bytes), `bvxn` (LZVN), `bvx1` / `bvx2` (LZFSE: FSE-coded literals and
  * L, M, D triples) and `bvx$` (end of stream). Matches reach back across blocks, so the cursor
- * keeps the last 256 KiB of output (more than the largest distance) plus one output piece;
+ * keeps the last 256 KiB of output (more than the largest distance) plus room for output;
  * a compressed block's payload (under 2 MiB, checked) is read whole, a stored block streamed.
  */
 
@@ -17,11 +17,14 @@ import {
   guardedNext,
 } from "../codec.js";
 import {
-  BackwardBits,
-  buildTables,
+  type BitState,
+  backwardBits,
   checkBlockHeader,
   type Fail,
-  type FseTable,
+  FSE_DELTA_SHIFT,
+  FSE_EXTRA_SHIFT,
+  FSE_TOTAL_MASK,
+  FseTables,
   LZFSE_LITERALS_PER_BLOCK,
   type LzfseBlockHeader,
   parseV1Header,
@@ -38,7 +41,7 @@ import {
   LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
 } from "./lzfse-magic.js";
-import { LzBlock, LzvnBlock } from "./lzvn.js";
+import { copyBytes, copyMatch, LzBlock, LzvnBlock, viewOf } from "./lzvn.js";
 
 export {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
@@ -52,6 +55,11 @@ export {
 const HISTORY = 256 * 1024;
 /** Most decoded bytes handed out by one call. */
 const OUT_PIECE = 64 * 1024;
+/**
+ * Room for output after the history: the history slides back once per this many bytes
+ * decoded, so moving it costs one byte copied per byte out, not four as with one piece.
+ */
+const OUT_ROOM = 4 * OUT_PIECE;
 /** An LZFSE block's literal buffer and decoding tables, rounded up. */
 const LZFSE_STATE = 64 * 1024;
 /** The largest literal or L, M, D payload a `bvx2` header's 20-bit fields can declare. */
@@ -62,94 +70,213 @@ const EMPTY = new Uint8Array(0);
 const u32 = (b: Uint8Array, at = 0) =>
   (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
 
-/** Decode one L, M or D value: its FSE symbol's base plus extra bits; moves `states[i]`. */
-function value(t: FseTable, states: Uint16Array, i: number, bits: BackwardBits): number {
-  const s = states[i];
-  const v = bits.pull(t.total[s]);
-  const extra = t.extra[s];
-  states[i] = t.delta[s] + (v >>> extra);
-  return t.base[s] + (v & ((1 << extra) - 1));
-}
-
 /**
  * One `bvx1` / `bvx2` block: its literals decoded up front into `input`, then its L, M, D
- * triples decoded one by one as output is asked for.
+ * triples decoded and written out as output is asked for.
+ *
+ * The bit readers are inlined (the state in locals, refilled to at least 24 bits, the most one
+ * value takes, while bytes last): a read of `n` bits with fewer left fails (E28).
  */
 class LzfseBlock extends LzBlock {
   private readonly nLiterals: number;
   private matches: number;
-  /** L, M and D decoder states. */
-  private readonly states: Uint16Array;
-  private readonly bits: BackwardBits;
-  private readonly tables: ReturnType<typeof buildTables>;
+  /** L, M, D decoder states and the L, M, D stream's bit reader. */
+  private lState: number;
+  private mState: number;
+  private dState: number;
+  private readonly bits: BitState;
+  private readonly lmdStart: number;
 
   constructor(
     private readonly h: LzfseBlockHeader,
-    payload: Uint8Array,
+    private readonly payload: Uint8Array,
     literals: Uint8Array,
+    private readonly tables: FseTables,
     private readonly fail: Fail,
-    payloadAt: number,
+    private readonly payloadAt: number,
   ) {
     super(literals);
     // No distance yet: a first D of 0 ("the previous one") is refused.
     this.distance = -1;
-    const tables = buildTables(h);
-    this.tables = tables;
+    tables.build(h);
     const litEnd = h.n_literal_payload_bytes;
-    const lits = new BackwardBits(payload, 0, litEnd, h.literal_bits, fail, payloadAt);
-    const { base: symbol, total: bits, delta } = tables.literal;
+    const lits = backwardBits(payload, 0, litEnd, h.literal_bits, fail, payloadAt);
     // Four interleaved streams; the count is rounded up to whole groups of four.
     this.nLiterals = (h.n_literals + 3) & ~3;
-    let [s0, s1, s2, s3] = h.literal_state;
-    for (let i = 0; i < this.nLiterals; i += 4) {
-      literals[i] = symbol[s0];
-      s0 = delta[s0] + lits.pull(bits[s0]);
-      literals[i + 1] = symbol[s1];
-      s1 = delta[s1] + lits.pull(bits[s1]);
-      literals[i + 2] = symbol[s2];
-      s2 = delta[s2] + lits.pull(bits[s2]);
-      literals[i + 3] = symbol[s3];
-      s3 = delta[s3] + lits.pull(bits[s3]);
-    }
+    this.decodeLiterals(literals, lits);
     // The reference decoder loads 8 bytes (7 with no padding bits) to start this stream.
     if (payload.length - litEnd < (h.lmd_bits < 0 ? 8 : 7)) {
       fail("LZFSE L, M, D payload is shorter than its stream header", payloadAt + litEnd);
     }
-    this.bits = new BackwardBits(payload, litEnd, payload.length, h.lmd_bits, fail, payloadAt);
-    this.states = Uint16Array.of(h.l_state, h.m_state, h.d_state);
+    this.lmdStart = litEnd;
+    this.bits = backwardBits(payload, litEnd, payload.length, h.lmd_bits, fail, payloadAt);
+    this.lState = h.l_state;
+    this.mState = h.m_state;
+    this.dState = h.d_state;
     this.matches = h.n_matches;
   }
 
-  /** Decode and check the next L, M, D (E28); at the end, check the block's size. */
-  protected command(total: number): boolean {
-    const { tables, states, bits, fail, h } = this;
-    if (this.matches === 0) {
-      if (this.produced !== h.n_raw_bytes) {
-        fail(`LZFSE block ends after ${this.produced} of its declared ${h.n_raw_bytes} bytes`);
+  /**
+   * The literal streams, in turn: streams 0-3 give literals 0-3, 4-7, ... Two literals at a
+   * time: a literal reads at most 10 bits, so one top-up to 24 bits (while bytes last) serves
+   * both, and a read that finds too few bits has no bytes left to read (E28).
+   */
+  private decodeLiterals(literals: Uint8Array, bits: BitState): void {
+    const { code } = this.tables.literal;
+    const { payload, nLiterals } = this;
+    let { accum, nbits, pos } = bits;
+    // s0, s1 are the states of the streams the next two literals come from; s2, s3 the others.
+    let [s0, s1, s2, s3] = this.h.literal_state;
+    // A Uint8Array store keeps the low 8 bits of the code shifted down: the literal byte.
+    for (let i = 0; i < nLiterals; i += 2) {
+      if (nbits < 20) {
+        while (nbits < 24 && pos > 0) {
+          accum = (accum << 8) | payload[--pos];
+          nbits += 8;
+        }
       }
-      this.done = true;
-      return false;
+      const e0 = code[s0];
+      const n0 = e0 & FSE_TOTAL_MASK;
+      if (nbits < n0) this.fail("LZFSE bit stream runs out of bits", this.payloadAt);
+      literals[i] = e0 >>> FSE_EXTRA_SHIFT;
+      nbits -= n0;
+      const next0 = (e0 >>> FSE_DELTA_SHIFT) + (accum >>> nbits);
+      accum &= (1 << nbits) - 1;
+      const e1 = code[s1];
+      const n1 = e1 & FSE_TOTAL_MASK;
+      if (nbits < n1) this.fail("LZFSE bit stream runs out of bits", this.payloadAt);
+      literals[i + 1] = e1 >>> FSE_EXTRA_SHIFT;
+      nbits -= n1;
+      const next1 = (e1 >>> FSE_DELTA_SHIFT) + (accum >>> nbits);
+      accum &= (1 << nbits) - 1;
+      s0 = s2;
+      s1 = s3;
+      s2 = next0;
+      s3 = next1;
     }
-    const l = value(tables.l, states, 0, bits);
-    const m = value(tables.m, states, 1, bits);
-    const d = value(tables.d, states, 2, bits) || this.distance; // D = 0: the previous distance
-    this.matches--;
-    // The literal run so far has been copied out: `ip` counts the literals used.
-    if (this.ip + l > this.nLiterals) {
-      fail(`LZFSE block uses more than its ${h.n_literals} literals`);
+  }
+
+  /**
+   * Decode L, M, D triples, check each (E28) and write it out while it fits before `stop`;
+   * at the last one's end, check the block's size.
+   */
+  decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number {
+    let p = at;
+    if (this.pending) {
+      p = this.drain(out, view, p, stop);
+      if (this.pending) return p;
     }
-    // Checked even when M = 0, as the reference decoder does.
-    if (d < 0 || d > total + l) {
-      fail(`LZFSE match reaches ${d} bytes back with ${total + l} bytes decoded`);
+    if (this.done) return p;
+    const { tables, payload, fail, h, input: literals, nLiterals, lmdStart } = this;
+    const { code: lCode, base: lBase } = tables.l;
+    const { code: mCode, base: mBase } = tables.m;
+    const { code: dCode, base: dBase } = tables.d;
+    const nRaw = h.n_raw_bytes;
+    let { accum, nbits, pos } = this.bits;
+    let ls = this.lState;
+    let ms = this.mState;
+    let ds = this.dState;
+    let ip = this.ip;
+    let d = this.distance;
+    let produced = this.produced;
+    let matches = this.matches;
+    while (matches > 0) {
+      // L, M, then D, each read by the same lines, written out three times on purpose: a
+      // shared helper would have to hand back the reader's three locals on every value.
+      const le = lCode[ls];
+      let n = le & FSE_TOTAL_MASK;
+      if (nbits < n) {
+        while (nbits < 24 && pos > lmdStart) {
+          accum = (accum << 8) | payload[--pos];
+          nbits += 8;
+        }
+        if (nbits < n) this.outOfBits();
+      }
+      nbits -= n;
+      let v = accum >>> nbits;
+      accum &= (1 << nbits) - 1;
+      let extra = (le >>> FSE_EXTRA_SHIFT) & FSE_TOTAL_MASK;
+      const l = lBase[ls] + (v & ((1 << extra) - 1));
+      ls = (le >>> FSE_DELTA_SHIFT) + (v >>> extra);
+
+      const me = mCode[ms];
+      n = me & FSE_TOTAL_MASK;
+      if (nbits < n) {
+        while (nbits < 24 && pos > lmdStart) {
+          accum = (accum << 8) | payload[--pos];
+          nbits += 8;
+        }
+        if (nbits < n) this.outOfBits();
+      }
+      nbits -= n;
+      v = accum >>> nbits;
+      accum &= (1 << nbits) - 1;
+      extra = (me >>> FSE_EXTRA_SHIFT) & FSE_TOTAL_MASK;
+      const m = mBase[ms] + (v & ((1 << extra) - 1));
+      ms = (me >>> FSE_DELTA_SHIFT) + (v >>> extra);
+
+      const de = dCode[ds];
+      n = de & FSE_TOTAL_MASK;
+      if (nbits < n) {
+        while (nbits < 24 && pos > lmdStart) {
+          accum = (accum << 8) | payload[--pos];
+          nbits += 8;
+        }
+        if (nbits < n) this.outOfBits();
+      }
+      nbits -= n;
+      v = accum >>> nbits;
+      accum &= (1 << nbits) - 1;
+      extra = (de >>> FSE_EXTRA_SHIFT) & FSE_TOTAL_MASK;
+      // D = 0: the previous distance.
+      d = dBase[ds] + (v & ((1 << extra) - 1)) || d;
+      ds = (de >>> FSE_DELTA_SHIFT) + (v >>> extra);
+      matches--;
+
+      // The literal runs so far have been copied out: `ip` counts the literals used.
+      if (ip + l > nLiterals) {
+        fail(`LZFSE block uses more than its ${h.n_literals} literals`);
+      }
+      // Checked even when M = 0, as the reference decoder does.
+      if (d < 0 || d > base + p + l) {
+        fail(`LZFSE match reaches ${d} bytes back with ${base + p + l} bytes decoded`);
+      }
+      if (produced + l + m > nRaw) {
+        fail(`LZFSE block decodes past its declared ${nRaw} bytes`);
+      }
+      produced += l + m;
+      if (p + l + m > stop) {
+        // Does not fit: leave it pending and write what fits.
+        this.literal = l;
+        this.match = m;
+        break;
+      }
+      copyBytes(out, view, p, literals, this.inputView, ip, l);
+      ip += l;
+      p += l;
+      copyMatch(out, view, p, d, m);
+      p += m;
     }
-    if (this.produced + l + m > h.n_raw_bytes) {
-      fail(`LZFSE block decodes past its declared ${h.n_raw_bytes} bytes`);
-    }
-    this.produced += l + m;
-    this.literal = l;
-    this.match = m;
+    this.bits.accum = accum;
+    this.bits.nbits = nbits;
+    this.bits.pos = pos;
+    this.lState = ls;
+    this.mState = ms;
+    this.dState = ds;
+    this.ip = ip;
     this.distance = d;
-    return true;
+    this.produced = produced;
+    this.matches = matches;
+    if (this.pending) return this.drain(out, view, p, stop);
+    if (produced !== nRaw) {
+      fail(`LZFSE block ends after ${produced} of its declared ${nRaw} bytes`);
+    }
+    this.done = true;
+    return p;
+  }
+
+  private outOfBits(): never {
+    return this.fail("LZFSE bit stream runs out of bits", this.payloadAt + this.lmdStart);
   }
 }
 
@@ -158,8 +285,9 @@ class LzfseCursor implements ChunkCursor {
   held = 0;
   done = false;
   failure: DmgError | undefined;
-  /** History (up to HISTORY bytes) then room for one output piece. */
+  /** History (up to HISTORY bytes) then room for a few output pieces. */
   private readonly buf: Uint8Array;
+  private readonly view: DataView;
   private readonly history: number;
   private wpos = 0;
   /** Bytes decoded so far, including the piece being built. */
@@ -173,17 +301,20 @@ class LzfseCursor implements ChunkCursor {
   private block: LzBlock | null = null;
   private payloadHeld = 0;
   private literals: Uint8Array | null = null;
+  private tables: FseTables | null = null;
   private ended = false;
   private readonly fail: Fail;
 
   constructor(readonly ctx: DecodeContext) {
     this.history = Math.min(HISTORY, ctx.outputSize);
     const piece = Math.min(OUT_PIECE, ctx.outputSize);
+    const room = Math.min(OUT_ROOM, ctx.outputSize);
     // The window, a stored block's input piece and one block header.
-    const need = this.history + 2 * piece + V1_HEADER_SIZE;
+    const need = this.history + room + piece + V1_HEADER_SIZE;
     ctx.memory.acquire(need, "LZFSE history, output and input buffers");
     this.held = need;
-    this.buf = new Uint8Array(this.history + piece);
+    this.buf = new Uint8Array(this.history + room);
+    this.view = viewOf(this.buf);
     this.blockAt = ctx.offset;
     this.fail = (message, at = this.blockAt) => decodeError(ctx, "DECODE_CORRUPT", message, at);
   }
@@ -194,7 +325,7 @@ class LzfseCursor implements ChunkCursor {
 
   private async step(max: number): Promise<Uint8Array> {
     const { buf } = this;
-    const want = Math.min(max, buf.length - this.history, this.ctx.outputSize - this.position);
+    const want = Math.min(max, OUT_PIECE, this.ctx.outputSize - this.position);
     if (this.wpos + want > buf.length) {
       // Slide: keep only the history a match can still reach.
       buf.copyWithin(0, this.wpos - this.history, this.wpos);
@@ -212,7 +343,7 @@ class LzfseCursor implements ChunkCursor {
         this.wpos += n;
         this.total += n;
       } else if (this.block !== null) {
-        this.wpos = this.block.decode(buf, from, stop, this.total - from);
+        this.wpos = this.block.decode(buf, this.view, from, stop, this.total - from);
         this.total += this.wpos - from;
         if (this.block.done) this.endBlock();
         else if (this.wpos === stop) break;
@@ -289,10 +420,11 @@ class LzfseCursor implements ChunkCursor {
       this.ctx.memory.acquire(LZFSE_STATE, "LZFSE literal buffer and tables");
       this.held += LZFSE_STATE;
       this.literals = new Uint8Array(LZFSE_LITERALS_PER_BLOCK);
+      this.tables = new FseTables();
     }
     const at = this.ctx.offset + this.consumed;
     const payload = await this.payload(lit + lmd);
-    this.block = new LzfseBlock(h, payload, this.literals, this.fail, at);
+    this.block = new LzfseBlock(h, payload, this.literals, this.tables as FseTables, this.fail, at);
   }
 
   /** Check a block's n_raw_bytes against the chunk's declared size still to decode (E25, E28). */

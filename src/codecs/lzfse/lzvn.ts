@@ -16,16 +16,40 @@
  */
 import type { Fail } from "./lzfse-fse.js";
 
+/** Copies up to this long are done in place: cheaper than a call into the runtime. */
+const SHORT_COPY = 32;
+
 /**
- * Copy `n` bytes from `distance` back to `at` in `out`, with the result of a byte-by-byte copy
- * where the two ranges overlap (a distance-1 match repeats one byte).
+ * Copy `n` bytes from `distance` back to `at` in `out` (`view` is the same bytes), with the
+ * result of a byte-by-byte copy where the two ranges overlap (a distance-1 match repeats one
+ * byte). A short copy may write up to 3 bytes past `at + n` inside `out`: callers keep only
+ * bytes before their write position, which the next write overwrites.
  */
-function copyMatch(out: Uint8Array, at: number, distance: number, n: number): void {
+export function copyMatch(
+  out: Uint8Array,
+  view: DataView,
+  at: number,
+  distance: number,
+  n: number,
+): void {
+  // Whole words read only bytes already written when the distance is 4 or more.
+  if (n <= SHORT_COPY && distance >= 4 && at + n + 3 <= out.length) {
+    const from = at - distance;
+    for (let i = 0; i < n; i += 4) view.setInt32(at + i, view.getInt32(from + i, true), true);
+  } else {
+    copyMatchLong(out, at, distance, n);
+  }
+}
+
+/** {@link copyMatch} without words: small enough that the common case above is inlined. */
+function copyMatchLong(out: Uint8Array, at: number, distance: number, n: number): void {
   const from = at - distance;
-  if (n <= 16) {
+  if (n <= SHORT_COPY) {
     for (let i = 0; i < n; i++) out[at + i] = out[from + i];
   } else if (distance >= n) {
     out.copyWithin(at, from, from + n);
+  } else if (distance === 1) {
+    out.fill(out[from], at, at + n);
   } else {
     // The output repeats with period `distance`: copy whole periods, doubling each time.
     let done = 0;
@@ -37,10 +61,31 @@ function copyMatch(out: Uint8Array, at: number, distance: number, n: number): vo
   }
 }
 
-/** Copy `n` bytes of `src` from `from` to `out` at `at`. */
-function copyBytes(out: Uint8Array, at: number, src: Uint8Array, from: number, n: number) {
-  if (n <= 16) for (let i = 0; i < n; i++) out[at + i] = src[from + i];
-  else out.set(src.subarray(from, from + n), at);
+/**
+ * Copy `n` bytes of `src` (`srcView` is the same bytes) from `from` to `out` at `at`; like
+ * {@link copyMatch}, a short copy may write up to 3 bytes past its end.
+ */
+export function copyBytes(
+  out: Uint8Array,
+  view: DataView,
+  at: number,
+  src: Uint8Array,
+  srcView: DataView,
+  from: number,
+  n: number,
+): void {
+  if (n > SHORT_COPY) {
+    out.set(src.subarray(from, from + n), at);
+  } else if (at + n + 3 <= out.length && from + n + 3 <= src.length) {
+    for (let i = 0; i < n; i += 4) view.setInt32(at + i, srcView.getInt32(from + i, true), true);
+  } else {
+    for (let i = 0; i < n; i++) out[at + i] = src[from + i];
+  }
+}
+
+/** A DataView of exactly the bytes of `b`. */
+export function viewOf(b: Uint8Array): DataView {
+  return new DataView(b.buffer, b.byteOffset, b.byteLength);
 }
 
 const SML_D = 1;
@@ -78,7 +123,8 @@ const EOS_SIZE = 8;
 
 /**
  * What the LZVN and LZFSE block decoders share: the current literal run (bytes of `input` from
- * `ip`) and match, written out piece by piece, and the next command decoded once both are done.
+ * `ip`) and match. Each decoder writes whole commands straight to the output while they fit
+ * and leaves the one that does not pending here, to be written out piece by piece.
  */
 export abstract class LzBlock {
   /** Bytes the commands decoded so far account for (written or pending). */
@@ -87,41 +133,48 @@ export abstract class LzBlock {
   done = false;
   /** The next literal byte in `input`. */
   protected ip = 0;
+  /** What is left of the pending command's literal run and match. */
   protected literal = 0;
   protected match = 0;
   /** The match distance, kept for the commands that repeat it. */
   protected distance = 0;
 
-  constructor(protected readonly input: Uint8Array) {}
+  protected readonly inputView: DataView;
 
-  /** Decode the next command, `total` bytes decoded so far; false once the block has ended. */
-  protected abstract command(total: number): boolean;
+  constructor(protected readonly input: Uint8Array) {
+    this.inputView = viewOf(input);
+  }
 
   /**
-   * Decode into `out` from `at`, stopping at `stop` or at the block's end. `base + i` is the
-   * number of bytes the chunk has decoded when `out[i]` is written. Returns the new position.
+   * Decode into `out` (`view` is the same bytes) from `at`, stopping at `stop` or at the block's end. `base + i` is the
+   * number of bytes the chunk has decoded when `out[i]` is written. Returns the new position:
+   * `stop`, or less once the block is done.
    */
-  decode(out: Uint8Array, at: number, stop: number, base: number): number {
+  abstract decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number;
+
+  /** Write out as much of the pending command as fits before `stop`; the new position. */
+  protected drain(out: Uint8Array, view: DataView, at: number, stop: number): number {
     let p = at;
-    for (;;) {
-      if (this.literal > 0) {
-        const n = Math.min(this.literal, stop - p);
-        if (n === 0) break;
-        copyBytes(out, p, this.input, this.ip, n);
-        this.ip += n;
-        this.literal -= n;
-        p += n;
-      } else if (this.match > 0) {
-        const n = Math.min(this.match, stop - p);
-        if (n === 0) break;
-        copyMatch(out, p, this.distance, n);
-        this.match -= n;
-        p += n;
-      } else if (this.done || !this.command(base + p)) {
-        break;
-      }
+    if (this.literal > 0) {
+      const n = Math.min(this.literal, stop - p);
+      copyBytes(out, view, p, this.input, this.inputView, this.ip, n);
+      this.ip += n;
+      this.literal -= n;
+      p += n;
+      if (this.literal > 0) return p;
+    }
+    if (this.match > 0) {
+      const n = Math.min(this.match, stop - p);
+      copyMatch(out, view, p, this.distance, n);
+      this.match -= n;
+      p += n;
     }
     return p;
+  }
+
+  /** Whether a command is still pending (it did not fit before the last `stop`). */
+  protected get pending(): boolean {
+    return this.literal > 0 || this.match > 0;
   }
 }
 
@@ -141,92 +194,129 @@ export class LzvnBlock extends LzBlock {
     super(payload);
   }
 
-  /** Read one opcode, `total` bytes decoded so far; false once the block has ended. */
-  protected command(total: number): boolean {
-    const { input: payload, fail } = this;
-    const at = this.fileOffset + this.ip;
-    // E28: a block must end with its end-of-stream opcode inside its payload.
-    if (this.ip >= payload.length) fail("LZVN block ends without its end-of-stream opcode", at);
-    const op = payload[this.ip];
-    const kind = KIND[op];
-    let size = 1;
-    let l = 0;
-    let m = 0;
+  /**
+   * Read opcodes and write their output until `stop` or the end-of-stream opcode. Every
+   * opcode is checked (E28) before anything of it is written.
+   */
+  decode(out: Uint8Array, view: DataView, at: number, stop: number, base: number): number {
+    let p = at;
+    if (this.pending) {
+      p = this.drain(out, view, p, stop);
+      if (this.pending) return p;
+    }
+    if (this.done) return p;
+    const { input: payload, fail, nRaw } = this;
+    const end = payload.length;
+    let ip = this.ip;
     let d = this.distance;
-    switch (kind) {
-      case SML_D:
-        size = 2;
-        l = op >> 6;
-        m = ((op >> 3) & 7) + 3;
-        d = ((op & 7) << 8) | this.operand(1);
-        break;
-      case MED_D: {
-        size = 3;
-        const w = this.operand(1) | (this.operand(2) << 8);
-        l = (op >> 3) & 3;
-        m = (((op & 7) << 2) | (w & 3)) + 3;
-        d = w >> 2;
-        break;
+    let produced = this.produced;
+    for (;;) {
+      // E28: a block must end with its end-of-stream opcode inside its payload.
+      if (ip >= end) fail("LZVN block ends without its end-of-stream opcode", this.fileOffset + ip);
+      const op = payload[ip];
+      let size = 1;
+      let l = 0;
+      let m = 0;
+      switch (KIND[op]) {
+        case SML_D:
+          size = 2;
+          if (ip + 2 > end) this.cutShort(ip);
+          l = op >> 6;
+          m = ((op >> 3) & 7) + 3;
+          d = ((op & 7) << 8) | payload[ip + 1];
+          break;
+        case MED_D: {
+          size = 3;
+          if (ip + 3 > end) this.cutShort(ip);
+          const w = payload[ip + 1] | (payload[ip + 2] << 8);
+          l = (op >> 3) & 3;
+          m = (((op & 7) << 2) | (w & 3)) + 3;
+          d = w >> 2;
+          break;
+        }
+        case LRG_D:
+          size = 3;
+          if (ip + 3 > end) this.cutShort(ip);
+          l = op >> 6;
+          m = ((op >> 3) & 7) + 3;
+          d = payload[ip + 1] | (payload[ip + 2] << 8);
+          break;
+        case PRE_D:
+          l = op >> 6;
+          m = ((op >> 3) & 7) + 3;
+          break;
+        case SML_M:
+          m = op & 15;
+          break;
+        case LRG_M:
+          size = 2;
+          if (ip + 2 > end) this.cutShort(ip);
+          m = payload[ip + 1] + 16;
+          break;
+        case SML_L:
+          l = op & 15;
+          break;
+        case LRG_L:
+          size = 2;
+          if (ip + 2 > end) this.cutShort(ip);
+          l = payload[ip + 1] + 16;
+          break;
+        case NOP:
+          break;
+        case EOS:
+          this.ip = ip;
+          this.produced = produced;
+          this.end();
+          return p;
+        default:
+          fail(
+            `LZVN opcode 0x${op.toString(16).padStart(2, "0")} is undefined`,
+            this.fileOffset + ip,
+          );
       }
-      case LRG_D:
-        size = 3;
-        l = op >> 6;
-        m = ((op >> 3) & 7) + 3;
-        d = this.operand(1) | (this.operand(2) << 8);
-        break;
-      case PRE_D:
-        l = op >> 6;
-        m = ((op >> 3) & 7) + 3;
-        break;
-      case SML_M:
-        m = op & 15;
-        break;
-      case LRG_M:
-        size = 2;
-        m = this.operand(1) + 16;
-        break;
-      case SML_L:
-        l = op & 15;
-        break;
-      case LRG_L:
-        size = 2;
-        l = this.operand(1) + 16;
-        break;
-      case NOP:
-        break;
-      case EOS:
-        return this.end();
-      default:
-        fail(`LZVN opcode 0x${op.toString(16).padStart(2, "0")} is undefined`, at);
+      if (ip + size + l > end)
+        fail("LZVN literal runs past the block payload", this.fileOffset + ip);
+      if (produced + l + m > nRaw) {
+        fail(`LZVN block decodes past its declared ${nRaw} bytes`, this.fileOffset + ip);
+      }
+      // E28: a match before the start of the chunk's output, or with distance 0 (the reference
+      // decoder copies uninitialised bytes for a match-only opcode before any distance).
+      if (m > 0 && (d === 0 || d > base + p + l)) {
+        fail(
+          `LZVN match reaches ${d} bytes back with ${base + p + l} bytes decoded`,
+          this.fileOffset + ip,
+        );
+      }
+      ip += size;
+      produced += l + m;
+      if (p + l + m > stop) {
+        // Does not fit: leave it pending and write what fits.
+        this.ip = ip;
+        this.literal = l;
+        this.match = m;
+        this.distance = d;
+        this.produced = produced;
+        return this.drain(out, view, p, stop);
+      }
+      if (l > 0) {
+        copyBytes(out, view, p, payload, this.inputView, ip, l);
+        ip += l;
+        p += l;
+      }
+      if (m > 0) {
+        copyMatch(out, view, p, d, m);
+        p += m;
+      }
     }
-    if (this.ip + size + l > payload.length) fail("LZVN literal runs past the block payload", at);
-    if (this.produced + l + m > this.nRaw) {
-      fail(`LZVN block decodes past its declared ${this.nRaw} bytes`, at);
-    }
-    // E28: a match before the start of the chunk's output, or with distance 0 (the reference
-    // decoder copies uninitialised bytes for a match-only opcode before any distance).
-    if (m > 0 && (d === 0 || d > total + l)) {
-      fail(`LZVN match reaches ${d} bytes back with ${total + l} bytes decoded`, at);
-    }
-    this.ip += size;
-    this.literal = l;
-    this.match = m;
-    this.distance = d;
-    this.produced += l + m;
-    return true;
   }
 
-  /** Byte `k` of the current opcode, which must lie inside the payload. */
-  private operand(k: number): number {
-    const i = this.ip + k;
-    if (i >= this.input.length) {
-      this.fail("LZVN opcode runs past the block payload", this.fileOffset + this.ip);
-    }
-    return this.input[i];
+  /** An opcode whose operand bytes run past the payload (E28). */
+  private cutShort(ip: number): never {
+    return this.fail("LZVN opcode runs past the block payload", this.fileOffset + ip);
   }
 
   /** The end-of-stream opcode: it must end the payload exactly, at the declared size. */
-  private end(): false {
+  private end(): void {
     const at = this.fileOffset + this.ip;
     const left = this.input.length - this.ip - EOS_SIZE;
     if (left < 0) this.fail("LZVN end-of-stream opcode is cut short by the block payload", at);
@@ -241,6 +331,5 @@ export class LzvnBlock extends LzBlock {
     }
     this.ip = this.input.length;
     this.done = true;
-    return false;
   }
 }
