@@ -19,7 +19,9 @@ function sourceOf(s: LocalSource | ByteSource): SourceLike {
 
 if (!isMainThread && (workerData as WorkerRequest | undefined)?.kind === "dmg-validate") {
   const request = workerData as WorkerRequest;
-  void serveRequest(request, (source, options) =>
-    validateWith(sourceOf(source), options, { defaults: NODE_CODECS }),
+  void serveRequest(
+    request,
+    (source, options) => validateWith(sourceOf(source), options, { defaults: NODE_CODECS }),
+    (progress) => parentPort?.postMessage(progress),
   ).then((reply) => parentPort?.postMessage(reply));
 }
