@@ -13,18 +13,7 @@ export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** `8.96 MiB`, `512 bytes`. */
-export function humanBytes(n: number): string {
-  if (n < 1024) return `${n} byte${n === 1 ? "" : "s"}`;
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
-}
+export { humanBytes } from "../core/text.js";
 
 /** `1 table`, `3 tables`. */
 export function plural(n: number, word: string): string {
