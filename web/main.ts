@@ -199,7 +199,10 @@ function askLayout(worker: Worker, request: LayoutRequest): Promise<LayoutReply>
 
 /** The page's verdict of `r`. */
 export function pageVerdict(r: ValidationReport): PageVerdict {
-  if (r.errors.some((f) => f.code === "ENCRYPTED")) return "encrypted";
+  // Locked, or its key wrapped with a cipher this browser lacks (3DES: no WebCrypto for it).
+  if (r.errors.some((f) => f.code === "ENCRYPTED" || f.code === "CIPHER_UNAVAILABLE")) {
+    return "encrypted";
+  }
   return r.ok ? "valid" : r.overBudget ? "over budget" : "invalid";
 }
 
@@ -233,13 +236,17 @@ async function show(
     h(
       "p",
       {},
-      r.mode === "quick" ? "Structure only (quick)." : checksumsText(r),
+      r.mode === "quick"
+        ? "Structure only (quick)."
+        : r.summary
+          ? checksumsText(r)
+          : "The image could not be opened.",
       ` ${r.errors.length} error(s), ${r.warnings.length} warning(s).`,
     ),
   );
   const hint = "url" in input ? urlHint(r) : undefined;
   if (hint) result.append(h("p", { class: "hint", id: "hint" }, hint));
-  if (v === "encrypted") {
+  if (v === "encrypted" && r.errors.some((f) => f.code === "ENCRYPTED")) {
     result.append(
       h("p", { class: "hint" }, "Type its password under Options to check the image inside."),
     );
