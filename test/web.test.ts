@@ -6,14 +6,25 @@
  * bundle validates in the page with no Node global. Screenshots go to test-artifacts/web/.
  */
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { extname, join } from "node:path";
+import { deflateSync } from "node:zlib";
 import type { BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { UDZE, UDZO } from "../src/format/types.js";
 import { openDmg, validateDmg } from "../src/node/index.js";
+import { buildDmg, type ChunkModel } from "../src/write/model.js";
 import { zlibZeros } from "./helpers/hostile-images.js";
 
 const ROOT = join(import.meta.dirname, "..");
@@ -266,6 +277,30 @@ describe.skipIf(!haveChromium && !process.env.CI)("the web page in chromium", ()
     expect(await page.textContent("#status-text")).toBe("Cancelled.");
     expect(await page.isHidden("#result")).toBe(true);
   }, 120_000);
+
+  it("pictures a quarter of a million chunks with a bounded number of elements", async () => {
+    const payload = new Uint8Array(deflateSync(new Uint8Array(512)));
+    const chunks: ChunkModel[] = [];
+    for (let i = 0; i < 250_000; i++) {
+      chunks.push(i % 3 === 0 ? { type: UDZE, sectors: 1 } : { type: UDZO, sectors: 1, payload });
+    }
+    const image = buildDmg({ tables: [{ name: "many", chunks, checksum: null }] });
+    await load();
+    await page.click("#options summary");
+    await page.check("#quick");
+    const path = join(profile, "many.dmg");
+    writeFileSync(path, image);
+    await page.setInputFiles("#file", path);
+    expect(await verdictOf()).toBe("valid");
+    const shape = await page.evaluate(() => ({
+      elements: document.getElementsByTagName("*").length,
+      rects: document.querySelectorAll("rect").length,
+      text: document.getElementById("result")!.textContent ?? "",
+    }));
+    expect(shape.text).toContain("250,000 chunks");
+    expect(shape.rects).toBeLessThanOrEqual(2 * (720 + 720 + 1));
+    expect(shape.elements).toBeLessThan(5000);
+  }, 180_000);
 
   it("reads a URL with range requests, and explains a server that forbids it by CORS", async () => {
     const name = "jhermsmeier_node-udif_compression-bz2.dmg";
