@@ -239,6 +239,11 @@ describe.skipIf(!haveChromium && !process.env.CI)("the web page in chromium", ()
     await page.keyboard.press("ArrowRight");
     const detail = await disk.locator(".detail").textContent();
     expect(detail).toMatch(/chunk \d+ \(table \d+, entry \d+\): zlib/);
+    // The pointer shows the entry under it too: near the left edge, chunk 0.
+    await disk.locator("svg").hover({ position: { x: 3, y: 20 } });
+    const hovered = await disk.locator(".detail").textContent();
+    expect(hovered).toMatch(/^sectors \d+\.\.\d+: chunk 0 \(table 0, entry 0\): zlib/);
+    expect(hovered).not.toBe(detail);
     const reports = await page.evaluate(async () => {
       const get = async (id: string) => {
         const a = document.getElementById(id) as HTMLAnchorElement;
@@ -416,4 +421,18 @@ describe.skipIf(!haveChromium && !process.env.CI)("the web page in chromium", ()
     expect(out).toMatchObject({ globals: [], ok: [true, true], first: 512 });
     expect((out as { checks: { dataFork: string } }).checks.dataFork).toBe("ok");
   }, 120_000);
+});
+
+describe("the web page's source", () => {
+  it("puts strings in as text: no markup sinks", () => {
+    const dir = join(ROOT, "web");
+    const sources = readdirSync(dir).filter((n) => n.endsWith(".ts"));
+    expect(sources.length).toBeGreaterThan(3);
+    const offenders = sources.filter((n) =>
+      /innerHTML|outerHTML|insertAdjacentHTML|document\.write|srcdoc|\beval\(/.test(
+        readFileSync(join(dir, n), "utf8"),
+      ),
+    );
+    expect(offenders).toEqual([]);
+  });
 });
