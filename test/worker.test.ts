@@ -51,6 +51,21 @@ describe("validateInWorker", () => {
     });
   });
 
+  it("passes progress on from the worker, paced, ending at the total, and none once settled", async () => {
+    const image = namedImage("progress");
+    const seen: Array<[number, number]> = [];
+    const report = await validateInWorker(image, { onProgress: (d, t) => seen.push([d, t]) });
+    expect(report.ok).toBe(true);
+    expect(seen.length).toBeGreaterThan(0);
+    const [done, total] = seen[seen.length - 1];
+    expect(done).toBe(total);
+    expect(total).toBe(report.summary!.sectorCount * 512);
+    for (let i = 1; i < seen.length; i++) expect(seen[i][0]).toBeGreaterThanOrEqual(seen[i - 1][0]);
+    await expect(validateInWorker(image, { onProgress: 3 as never })).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+  });
+
   it("reads an http(s) URL itself, with the headers given, and reports an unreachable one", async () => {
     const image = namedImage("remote");
     const here = await validateDmg(image);

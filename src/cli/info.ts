@@ -7,6 +7,7 @@ import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../f
 import type { FileSystemInfo } from "../inspect/fs/identify.js";
 import type { PartitionMap } from "../inspect/partitions.js";
 import type { ChunkInfo, DmgImage } from "../node/index.js";
+import { findingJson } from "../report/json.js";
 import type { Args } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
 import { type Io, TextOut, writeOut } from "./io.js";
@@ -15,7 +16,6 @@ import {
   checksumText,
   errorJson,
   errorText,
-  findingJson,
   findingLine,
   hex,
   humanBytes,

@@ -13,18 +13,7 @@ export function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-/** `8.96 MiB`, `512 bytes`. */
-export function humanBytes(n: number): string {
-  if (n < 1024) return `${n} byte${n === 1 ? "" : "s"}`;
-  const units = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-  let v = n / 1024;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : v.toFixed(0)} ${units[u]}`;
-}
+export { humanBytes } from "../core/text.js";
 
 /** `1 table`, `3 tables`. */
 export function plural(n: number, word: string): string {
@@ -52,36 +41,12 @@ export function errorText(e: DmgError): string {
   return `${e.code}${where({ offset: e.offset, table: e.table, chunk: e.chunk })}: ${sanitize(e.message)}`;
 }
 
-/** A finding as JSON: code, message, offset, and table and chunk when known. */
-export function findingJson(f: Finding): Record<string, unknown> {
-  const o: Record<string, unknown> = { code: f.code, message: f.message, offset: f.offset };
-  if (f.table !== undefined) o.table = f.table;
-  if (f.chunk !== undefined) o.chunk = f.chunk;
-  return o;
-}
-
 /** A DmgError as a JSON finding. */
 export function errorJson(e: DmgError): Record<string, unknown> {
   const o: Record<string, unknown> = { code: e.code, message: e.message, offset: e.offset };
   if (e.table !== undefined) o.table = e.table;
   if (e.chunk !== undefined) o.chunk = e.chunk;
   return o;
-}
-
-/** The JSON line of `check` for one file. */
-export function reportJson(file: string, r: ValidationReport): Record<string, unknown> {
-  return {
-    file,
-    ok: r.ok,
-    overBudget: r.overBudget,
-    mode: r.mode,
-    errors: r.errors.map(findingJson),
-    warnings: r.warnings.map(findingJson),
-    dropped: r.dropped,
-    summary: r.summary ?? null,
-    checksums: r.checksums,
-    cost: r.cost,
-  };
 }
 
 /** A checksum struct as JSON: type, bits and the value in hex. */

@@ -12,14 +12,14 @@ import {
   parseWorkerOptions,
   remoteSource,
   supervise,
-  type WorkerReply,
-  type WorkerRequest,
+  type WorkerMessage,
   type WorkerValidateOptions,
+  workerRequest,
 } from "./protocol.js";
 
 /** What this module needs of a Web Worker. */
 interface WebWorker {
-  onmessage: ((event: { data: WorkerReply }) => void) | null;
+  onmessage: ((event: { data: WorkerMessage }) => void) | null;
   onerror: ((event: { message?: string }) => void) | null;
   postMessage(message: unknown): void;
   terminate(): void;
@@ -43,16 +43,8 @@ export function validateInWorker(
   source: URL | Uint8Array | ArrayBuffer | Blob,
   options: BrowserWorkerOptions = {},
 ): Promise<ValidationReport> {
-  const {
-    options: o,
-    timeoutMs,
-    quick,
-    strict,
-    budget,
-    signal,
-    headers,
-    password,
-  } = parseWorkerOptions(options);
+  const call = parseWorkerOptions(options);
+  const { options: o, signal, headers, onProgress } = call;
   const url = (readOption(o, "workerUrl") as string | URL | undefined) ?? defaultWorkerUrl();
   const WorkerClass = (globalThis as { Worker?: new (url: string | URL, o: object) => WebWorker })
     .Worker;
@@ -67,21 +59,20 @@ export function validateInWorker(
   if (signal?.aborted) return Promise.reject(abortError(signal));
   const remote = remoteSource(source, headers);
   const bytes = source instanceof ArrayBuffer ? new Uint8Array(source) : source;
-  const request: WorkerRequest = {
-    kind: "dmg-validate",
-    source: remote ?? (bytes as Uint8Array | Blob),
-    budget,
-    quick,
-    strict,
-    timeoutMs,
-    password,
-  };
+  const request = workerRequest(call, remote ?? (bytes as Uint8Array | Blob));
+
   const worker = new WorkerClass(url, { type: "module" });
-  const result = supervise(request, signal, worker, (on) => {
-    worker.onmessage = (event) => on.reply(event.data);
-    worker.onerror = (event) =>
-      on.failed(new Error(`validation worker failed: ${event.message ?? "unknown error"}`));
-  });
+  const result = supervise(
+    request,
+    signal,
+    worker,
+    (on) => {
+      worker.onmessage = (event) => on.reply(event.data);
+      worker.onerror = (event) =>
+        on.failed(new Error(`validation worker failed: ${event.message ?? "unknown error"}`));
+    },
+    onProgress,
+  );
   worker.postMessage(request);
   return result;
 }

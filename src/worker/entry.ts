@@ -16,7 +16,9 @@ const scope = globalThis as unknown as WorkerScope;
 scope.onmessage = (event) => {
   const request = event.data;
   if (request?.kind !== "dmg-validate") return;
-  void serveRequest(request, (source, options) => validateDmg(source as SourceLike, options)).then(
-    (reply) => scope.postMessage(reply),
-  );
+  void serveRequest(
+    request,
+    (source, options) => validateDmg(source as SourceLike, options),
+    (progress) => scope.postMessage(progress),
+  ).then((reply) => scope.postMessage(reply));
 };

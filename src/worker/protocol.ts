@@ -12,7 +12,7 @@
 import { passwordOption } from "../containers/encrypted/password.js";
 import { DmgError, type ErrorCode } from "../core/errors.js";
 import { type Budget, resolveBudget } from "../core/limits.js";
-import { booleanOption, optionsObject, readOption } from "../core/options.js";
+import { booleanOption, optionsObject, progressOption, readOption } from "../core/options.js";
 import { abortError, checkSignal } from "../core/work.js";
 import { failedReport, type ValidationReport } from "../image/validate.js";
 import { type HttpSource, httpSource } from "../sources/http.js";
@@ -40,6 +40,11 @@ export interface WorkerValidateOptions {
   headers?: Record<string, string>;
   /** The password of an encrypted image, as for openDmg (sent to the worker, never logged). */
   password?: string | Uint8Array;
+  /**
+   * Called as decoding proceeds, with virtual bytes done and the total, as for validateDmg;
+   * the worker sends them at most every {@link PROGRESS_INTERVAL_MS}, and the last.
+   */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** What the caller sends: the source (bytes, a Blob, or a file descriptor on Node) and options. */
@@ -52,6 +57,8 @@ export interface WorkerRequest {
   timeoutMs: number;
   /** The password of an encrypted image, as UTF-8 bytes. */
   password?: Uint8Array;
+  /** Send {@link WorkerProgress} messages before the reply. */
+  progress?: boolean;
 }
 
 /**
@@ -76,6 +83,17 @@ export type WorkerReply =
   | { report: ValidationReport }
   | { error: { code: ErrorCode; message: string; offset: number } }
   | { internal: string };
+
+/** A worker's message before its reply: how far decoding has come. */
+export interface WorkerProgress {
+  progress: { done: number; total: number };
+}
+
+/** Anything a worker posts. */
+export type WorkerMessage = WorkerReply | WorkerProgress;
+
+/** The least time between two progress messages of a worker, in milliseconds. */
+export const PROGRESS_INTERVAL_MS = 100;
 
 /** Default deadline. */
 export const DEFAULT_TIMEOUT_MS = 60_000;
@@ -125,6 +143,7 @@ export interface WorkerCall {
   signal: AbortSignal | undefined;
   headers: Record<string, string> | undefined;
   password: Uint8Array | undefined;
+  onProgress: ((done: number, total: number) => void) | undefined;
 }
 
 /**
@@ -144,7 +163,15 @@ export function parseWorkerOptions(options: unknown): WorkerCall {
     signal: checkSignal(readOption(o, "signal")),
     headers: headersOption(readOption(o, "headers")),
     password: passwordOption(o),
+    onProgress: progressOption(o, "onProgress"),
   };
+}
+
+/** The request of a call whose options are `call`, for a worker to read `source`. */
+export function workerRequest(call: WorkerCall, source: LocalSource | RemoteSource): WorkerRequest {
+  const { budget, quick, strict, timeoutMs, password, onProgress } = call;
+  const progress = onProgress !== undefined;
+  return { kind: "dmg-validate", source, budget, quick, strict, timeoutMs, password, progress };
 }
 
 /** `headers` of `options`: names and values that are strings, copied. */
@@ -195,10 +222,13 @@ export async function serveRequest(
       strict?: boolean;
       password?: Uint8Array;
       signal: AbortSignal;
+      onProgress?: (done: number, total: number) => void;
     },
   ) => Promise<ValidationReport>,
+  post?: (message: WorkerProgress) => void,
 ): Promise<WorkerReply> {
   const signal = AbortSignal.timeout(timerDelay(request.timeoutMs));
+  const onProgress = request.progress === true && post ? pacedProgress(post) : undefined;
   let remote: HttpSource | undefined;
   try {
     let source: LocalSource | ByteSource = request.source as LocalSource;
@@ -218,6 +248,7 @@ export async function serveRequest(
       strict: request.strict,
       password: request.password,
       signal,
+      onProgress,
     });
     return { report };
   } catch (e) {
@@ -227,6 +258,20 @@ export async function serveRequest(
   } finally {
     await remote?.close();
   }
+}
+
+/**
+ * Progress for `post`: at most one message per {@link PROGRESS_INTERVAL_MS}, and the last
+ * (done = total), so that a million small chunks cost a few hundred messages, not a million.
+ */
+function pacedProgress(post: (message: WorkerProgress) => void) {
+  let last = 0;
+  return (done: number, total: number) => {
+    const now = Date.now();
+    if (done < total && now - last < PROGRESS_INTERVAL_MS) return;
+    last = now;
+    post({ progress: { done, total } });
+  };
 }
 
 /** The caller's side: the report in `reply`, or its error thrown. */
@@ -261,8 +306,8 @@ export function outOfMemoryReport(quick: boolean, heapMb: number): ValidationRep
 
 /** What a platform reports of its worker to {@link supervise}. */
 export interface WorkerEvents {
-  /** The worker answered. */
-  reply(reply: WorkerReply): void;
+  /** The worker answered, or said how far it has come. */
+  reply(reply: WorkerMessage): void;
   /** The worker failed: the report that stands for it (out of memory), or the error to throw. */
   failed(outcome: ValidationReport | Error): void;
 }
@@ -271,13 +316,14 @@ export interface WorkerEvents {
  * The caller's side of one validation in `worker`: settles with the worker's report, or with
  * the deadline's once `request.timeoutMs` and {@link GRACE_MS} have passed, or with ABORTED
  * when `signal` fires; the worker is terminated in every case. `listen` hooks the platform's
- * events up to the handlers it is given.
+ * events up to the handlers it is given; `onProgress` hears the worker's progress until then.
  */
 export function supervise(
   request: WorkerRequest,
   signal: AbortSignal | undefined,
   worker: { terminate(): unknown },
   listen: (on: WorkerEvents) => void,
+  onProgress?: (done: number, total: number) => void,
 ): Promise<ValidationReport> {
   return new Promise<ValidationReport>((resolve, reject) => {
     let settled = false;
@@ -295,14 +341,19 @@ export function supervise(
     const onAbort = () => settle(() => reject(abortError(signal as AbortSignal)));
     signal?.addEventListener("abort", onAbort);
     listen({
-      reply: (reply) =>
+      reply: (reply) => {
+        if ("progress" in reply) {
+          if (!settled) onProgress?.(reply.progress.done, reply.progress.total);
+          return;
+        }
         settle(() => {
           try {
             resolve(replyReport(reply));
           } catch (e) {
             reject(e);
           }
-        }),
+        });
+      },
       failed: (outcome) =>
         settle(() => (outcome instanceof Error ? reject(outcome) : resolve(outcome))),
     });

@@ -5,19 +5,18 @@
  */
 
 import type { Finding } from "../../core/errors.js";
-import type { ValidationReport } from "../../image/validate.js";
 import { writeFileAtomic } from "../../node/io/file-sink.js";
+import type { Outcome } from "../../report/outcome.js";
 import type { Format } from "../args.js";
 import type { Io } from "../io.js";
 import { githubReporter } from "./github.js";
 import { jsonReporter } from "./json.js";
 import { junitReporter } from "./junit.js";
-import { INTERNAL } from "./rules.js";
 import { sarifReporter } from "./sarif.js";
 import { textReporter } from "./text.js";
 
-/** A file's outcome: its report, or the exception that was a bug. */
-export type Outcome = { report: ValidationReport } | { internal: string };
+export type { Outcome, Verdict } from "../../report/outcome.js";
+export { findingsOf, verdict } from "../../report/outcome.js";
 
 /** Receives the outcome of each file in order, then the end of the run. */
 export interface Reporter {
@@ -29,30 +28,6 @@ export interface Reporter {
 export interface ReportOptions {
   verbose: boolean;
   quiet: boolean;
-}
-
-/** What became of a file, as summaries name it. */
-export type Verdict = "valid" | "invalid" | "over budget" | "internal error";
-
-/** The verdict of `outcome`. */
-export function verdict(outcome: Outcome): Verdict {
-  if ("internal" in outcome) return "internal error";
-  const r = outcome.report;
-  return r.ok ? "valid" : r.overBudget ? "over budget" : "invalid";
-}
-
-/** The finding that stands for a bug of this tool: an INTERNAL_ERROR error with its message. */
-export function internalFinding(message: string): Finding {
-  return { severity: "error", code: INTERNAL.id as Finding["code"], message, offset: -1 };
-}
-
-/** The errors and warnings of `outcome`; a bug is one {@link internalFinding}. */
-export function findingsOf(outcome: Outcome): {
-  errors: readonly Finding[];
-  warnings: readonly Finding[];
-} {
-  if ("internal" in outcome) return { errors: [internalFinding(outcome.internal)], warnings: [] };
-  return outcome.report;
 }
 
 /**

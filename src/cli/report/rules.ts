@@ -4,16 +4,10 @@
  * and which attack class or real file it exists for. SECURITY.md ships in the package.
  */
 import { readFileSync } from "node:fs";
-import { ErrorCodes, WarningCodes } from "../../core/errors.js";
+import type { Rule } from "../../report/outcome.js";
+import { rulesWith } from "../../report/sarif.js";
 
-/** A code's rule. */
-export interface Rule {
-  id: string;
-  level: "error" | "warning";
-  short: string;
-  /** SECURITY.md's words: what it means and what it exists for. */
-  help: string;
-}
+export type { Rule } from "../../report/outcome.js";
 
 /** `| \`CODE\` | meaning | exists for |` rows of SECURITY.md, by code. */
 function securityRows(): Map<string, string> {
@@ -45,20 +39,8 @@ function securityRows(): Map<string, string> {
 
 let cached: Rule[] | undefined;
 
-/** Every rule, errors first, each code once. */
+/** Every rule, errors first, each code once, with SECURITY.md's help. */
 export function rules(): Rule[] {
-  if (cached) return cached;
-  const help = securityRows();
-  const make = (codes: Record<string, string>, level: Rule["level"]) =>
-    Object.entries(codes).map(([id, short]) => ({ id, level, short, help: help.get(id) ?? short }));
-  cached = [...make(ErrorCodes, "error"), ...make(WarningCodes, "warning"), INTERNAL];
+  cached ??= rulesWith(securityRows());
   return cached;
 }
-
-/** The rule of an exception that is not a DmgError: a bug of this tool. */
-export const INTERNAL: Rule = {
-  id: "INTERNAL_ERROR",
-  level: "error",
-  short: "dmg-validate failed with an internal error (a bug: please report it)",
-  help: "An exception that is not a DmgError escaped the library: a bug, whatever the input.",
-};

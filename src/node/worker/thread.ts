@@ -30,22 +30,26 @@ async function sourceOf(s: LocalSource | ByteSource, r: WorkerRequest): Promise<
 
 if (!isMainThread && (workerData as WorkerRequest | undefined)?.kind === "dmg-validate") {
   const request = workerData as WorkerRequest;
-  void serveRequest(request, async (source, options) => {
-    let src: SourceLike;
-    try {
-      src = await sourceOf(source, request);
-    } catch (e) {
-      // A bundle or a part that cannot be read is a finding, as validateDmg reports it.
-      if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
-      return failedReport(options.quick === true, e);
-    }
-    try {
-      return await validateWith(src, options, { defaults: NODE_CODECS });
-    } finally {
-      // A bundle's band files and a set's other parts are this thread's to close (a
-      // descriptor source leaves its descriptor to the caller that opened it).
-      if (!(src instanceof Uint8Array) && !(src instanceof Blob))
-        await (src as ByteSource).close?.();
-    }
-  }).then((reply) => parentPort?.postMessage(reply));
+  void serveRequest(
+    request,
+    async (source, options) => {
+      let src: SourceLike;
+      try {
+        src = await sourceOf(source, request);
+      } catch (e) {
+        // A bundle or a part that cannot be read is a finding, as validateDmg reports it.
+        if (!(e instanceof DmgError) || e.code === "INVALID_ARGUMENT") throw e;
+        return failedReport(options.quick === true, e);
+      }
+      try {
+        return await validateWith(src, options, { defaults: NODE_CODECS });
+      } finally {
+        // A bundle's band files and a set's other parts are this thread's to close (a
+        // descriptor source leaves its descriptor to the caller that opened it).
+        if (!(src instanceof Uint8Array) && !(src instanceof Blob))
+          await (src as ByteSource).close?.();
+      }
+    },
+    (progress) => parentPort?.postMessage(progress),
+  ).then((reply) => parentPort?.postMessage(reply));
 }

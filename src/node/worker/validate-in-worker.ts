@@ -16,6 +16,7 @@ import {
   supervise,
   type WorkerRequest,
   type WorkerValidateOptions,
+  workerRequest,
 } from "../../worker/protocol.js";
 import { fileDescriptor, fileSource } from "../io/file-source.js";
 import { startWorker } from "./spawn.js";
@@ -33,8 +34,8 @@ export async function validateInWorker(
   source: string | URL | Uint8Array | ArrayBuffer | Blob,
   options: WorkerValidateOptions = {},
 ): Promise<ValidationReport> {
-  const { timeoutMs, heapMb, quick, strict, budget, signal, headers, password } =
-    parseWorkerOptions(options);
+  const call = parseWorkerOptions(options);
+  const { heapMb, quick, signal, headers, onProgress } = call;
   if (signal?.aborted) throw abortError(signal);
   let opened: Awaited<ReturnType<typeof fileSource>> | undefined;
   // A URL is read by the thread itself, over HTTP.
@@ -61,11 +62,7 @@ export async function validateInWorker(
       );
   }
   try {
-    return await runInWorker(
-      { kind: "dmg-validate", source: request, budget, quick, strict, timeoutMs, password },
-      heapMb,
-      signal,
-    );
+    return await runInWorker(workerRequest(call, request), heapMb, signal, undefined, onProgress);
   } finally {
     await opened?.close?.();
   }
@@ -86,6 +83,7 @@ export function runInWorker(
   heapMb: number,
   signal?: AbortSignal,
   script: URL = new URL("./thread.js", import.meta.url),
+  onProgress?: (done: number, total: number) => void,
 ): Promise<ValidationReport> {
   const worker = startWorker(script, {
     workerData: request,
@@ -94,15 +92,21 @@ export function runInWorker(
       maxYoungGenerationSizeMb: Math.max(2, Math.floor(heapMb / 8)),
     },
   });
-  return supervise(request, signal, worker, (on) => {
-    worker.on("message", on.reply);
-    worker.on("error", (e: Error & { code?: string }) =>
-      on.failed(
-        e.code === "ERR_WORKER_OUT_OF_MEMORY"
-          ? outOfMemoryReport(request.quick === true, heapMb)
-          : new Error(`validation worker failed: ${e.message}`),
-      ),
-    );
-    worker.on("exit", () => on.failed(new Error("validation worker exited without a report")));
-  });
+  return supervise(
+    request,
+    signal,
+    worker,
+    (on) => {
+      worker.on("message", on.reply);
+      worker.on("error", (e: Error & { code?: string }) =>
+        on.failed(
+          e.code === "ERR_WORKER_OUT_OF_MEMORY"
+            ? outOfMemoryReport(request.quick === true, heapMb)
+            : new Error(`validation worker failed: ${e.message}`),
+        ),
+      );
+      worker.on("exit", () => on.failed(new Error("validation worker exited without a report")));
+    },
+    onProgress,
+  );
 }
