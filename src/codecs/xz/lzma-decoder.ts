@@ -13,7 +13,25 @@
  * written out in place (no call per bit, no allocation per symbol); the state goes back to the
  * objects only when decoding stops.
  */
-import { BIT_MODEL_TOTAL, MOVE_BITS, PROB_INIT, RangeDecoder, TOP } from "./lzma-rc.js";
+import {
+  BIT_MODEL_TOTAL,
+  CODE,
+  MOVE_BITS,
+  PROB_INIT,
+  RANGE,
+  RangeDecoder,
+  TOP,
+} from "./lzma-rc.js";
+
+/**
+ * The branch-free probability update moves toward this after a 0 (p - ((p - 2017) >> 5) is
+ * p + ((2048 - p) >>> 5) exactly) and toward 0 after a 1.
+ */
+const PROB_ZERO_TARGET = BIT_MODEL_TOTAL - ((1 << MOVE_BITS) - 1);
+/** XOR with this maps unsigned 32-bit order onto signed order. */
+const SIGN = 0x80000000 | 0;
+/** The bits at or above {@link TOP}: zero when the range needs renormalizing. */
+const TOP_MASK = -TOP | 0;
 
 /** Number of states of the model; states below LIT_STATES follow a literal. */
 const STATES = 12;
@@ -54,6 +72,8 @@ const DIST_SLOTS = 64;
 const LEN_STATES = 4;
 /** Slots below this are the distance itself. */
 const START_POS_MODEL_INDEX = 4;
+/** Output bytes decoded between write-backs of the decoder's state. */
+const SLICE = 16 * 1024;
 /** Matches at least this long that do not overlap themselves are copied with copyWithin. */
 const COPY_WITHIN_MIN = 32;
 /** LZMA2 allows lc + lp <= 4, so at most 16 literal coders. */
@@ -148,9 +168,10 @@ export class LzmaDecoder {
    * Each bit is decoded in place by the same few lines: `bound` splits the range by the
    * probability at `i`; below it the bit is 0 (the range shrinks to `bound`, the probability
    * rises), else 1 (range and code drop by `bound`, the probability falls); then the range is
-   * renormalized with one more input byte when it fell below {@link TOP}. Range and code stay
-   * unsigned 32-bit values: `bound` is below 2^21 x 2^11 (so Math.imul is exact), the code is
-   * always below the range, and every result is shifted back to unsigned.
+   * renormalized with one more input byte when it fell below {@link TOP}. Range and code are
+   * unsigned 32-bit values held as int32 bit patterns: `bound` is below 2^21 x 2^11 (so
+   * Math.imul is exact modulo 2^32), unsigned comparisons flip the sign bits first (`^ SIGN`),
+   * and "below TOP" is "top byte zero".
    */
   decode(dict: Dictionary, limit: number): boolean {
     const { buf, reach } = dict;
@@ -159,392 +180,400 @@ export class LzmaDecoder {
     let full = dict.full;
     const { probs, rc, lc, lpMask, pbMask } = this;
     const { input, inEnd } = rc;
-    // Registers typed unsigned 32-bit throughout (every update ends in >>> 0), so the
-    // optimizer keeps them in machine words.
-    let range = rc.range >>> 0;
-    let code = rc.code >>> 0;
+    // The registers as signed 32-bit patterns, so the optimizer keeps them in machine words
+    // and never meets a value it speculated small (which costs a deoptimization).
+    const { regs } = rc;
+    let range = regs[RANGE];
+    let code = regs[CODE];
     let inPos = rc.inPos;
     let { state, rep0, rep1, rep2, rep3, pending } = this;
     let error: string | undefined;
     let i = 0;
     let p = 0;
     let bound = 0;
+    // Output goes in slices, the state written back after each: so the write-back runs (and
+    // is seen by the optimizer) long before the first call returns, which keeps the first,
+    // long call's optimized loop from bailing out at its exit on every later call.
     for (;;) {
-      if (pending > 0) {
-        // Copy as much of the match as fits before the limit, from rep0 + 1 bytes back.
-        const n = Math.min(pending, limit - pos);
-        let src = pos - rep0 - 1;
-        if (src < 0) src += size;
-        if (src + n <= size) {
-          // No wrap: a long match that does not overlap its own output (or reads the older
-          // bytes past the write position) is one block move; short ones a tight loop.
-          if (n >= COPY_WITHIN_MIN && (src > pos || src + n <= pos))
-            buf.copyWithin(pos, src, src + n);
-          else for (let k = 0; k < n; k++) buf[pos + k] = buf[src + k];
-        } else {
-          for (let k = 0; k < n; k++) {
-            buf[pos + k] = buf[src++];
-            if (src === size) src = 0;
-          }
-        }
-        pos += n;
-        full = Math.min(full + n, reach);
-        pending -= n;
-        if (pending > 0) break;
-      }
-      if (pos >= limit) break;
-      // One symbol reads at most about 21 bytes; refuse as soon as the chunk is overrun.
-      if (inPos > inEnd) {
-        error = "LZMA2 chunk's compressed data ends early";
-        break;
-      }
-      const posState = pos & pbMask;
-      i = IS_MATCH + state * POS_STATES_MAX + posState;
-      p = probs[i];
-      bound = Math.imul(range >>> 11, p) >>> 0;
-      if (code < bound) {
-        range = bound;
-        probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]) >>> 0;
-        }
-        // A literal, coded with one of 2^(lc+lp) coders picked by the previous byte's high
-        // bits and the position's low bits.
-        const prev = full > 0 ? buf[(pos === 0 ? size : pos) - 1] : 0;
-        const base = LITERAL + LITERAL_CODER_SIZE * (((pos & lpMask) << lc) + (prev >>> (8 - lc)));
-        let sym = 1;
-        if (state >= LIT_STATES) {
-          // After a match: the bits of the byte at rep0 select the probabilities for as long
-          // as the decoded bits agree with them, then the plain loop below takes over.
+      const end = Math.min(limit, pos + SLICE);
+      for (;;) {
+        if (pending > 0) {
+          // Copy as much of the match as fits before the slice end, from rep0 + 1 bytes back.
+          const n = Math.min(pending, end - pos);
           let src = pos - rep0 - 1;
           if (src < 0) src += size;
-          let match = buf[src];
-          let offs = 0x100;
-          do {
-            match <<= 1;
-            const matchBit = match & offs;
-            i = base + offs + matchBit + sym;
-            p = probs[i];
-            bound = Math.imul(range >>> 11, p) >>> 0;
-            if (code < bound) {
-              range = bound;
-              probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-              sym <<= 1;
-              offs = matchBit ^ offs;
-            } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
-              probs[i] = p - (p >>> MOVE_BITS);
-              sym = (sym << 1) | 1;
-              offs = matchBit;
-            }
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]) >>> 0;
-            }
-          } while (offs !== 0 && sym < 0x100);
-        }
-        while (sym < 0x100) {
-          i = base + sym;
-          p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
-            range = bound;
-            probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            sym <<= 1;
+          if (src + n <= size) {
+            // No wrap: a long match that does not overlap its own output (or reads the older
+            // bytes past the write position) is one block move; short ones a tight loop.
+            if (n >= COPY_WITHIN_MIN && (src > pos || src + n <= pos))
+              buf.copyWithin(pos, src, src + n);
+            else for (let k = 0; k < n; k++) buf[pos + k] = buf[src + k];
           } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
-            probs[i] = p - (p >>> MOVE_BITS);
-            sym = (sym << 1) | 1;
+            for (let k = 0; k < n; k++) {
+              buf[pos + k] = buf[src++];
+              if (src === size) src = 0;
+            }
           }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
+          pos += n;
+          full = Math.min(full + n, reach);
+          pending -= n;
+          if (pending > 0) break;
+        }
+        if (pos >= end) break;
+        // One symbol reads at most about 21 bytes; refuse as soon as the chunk is overrun.
+        if (inPos > inEnd) {
+          error = "LZMA2 chunk's compressed data ends early";
+          break;
+        }
+        const posState = pos & pbMask;
+        i = IS_MATCH + state * POS_STATES_MAX + posState;
+        p = probs[i];
+        bound = Math.imul(range >>> 11, p);
+        if ((code ^ SIGN) < (bound ^ SIGN)) {
+          range = bound;
+          probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+          if ((range & TOP_MASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | input[inPos++];
           }
+          // A literal, coded with one of 2^(lc+lp) coders picked by the previous byte's high
+          // bits and the position's low bits.
+          const prev = full > 0 ? buf[(pos === 0 ? size : pos) - 1] : 0;
+          const base =
+            LITERAL + LITERAL_CODER_SIZE * (((pos & lpMask) << lc) + (prev >>> (8 - lc)));
+          let sym = 1;
+          if (state >= LIT_STATES) {
+            // After a match: the bits of the byte at rep0 select the probabilities for as long
+            // as the decoded bits agree with them, then the plain loop below takes over.
+            let src = pos - rep0 - 1;
+            if (src < 0) src += size;
+            let match = buf[src];
+            let offs = 0x100;
+            do {
+              match <<= 1;
+              const matchBit = match & offs;
+              i = base + offs + matchBit + sym;
+              p = probs[i];
+              bound = Math.imul(range >>> 11, p);
+              if ((code ^ SIGN) < (bound ^ SIGN)) {
+                range = bound;
+                probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                sym <<= 1;
+                offs = matchBit ^ offs;
+              } else {
+                range = (range - bound) | 0;
+                code = (code - bound) | 0;
+                probs[i] = p - (p >>> MOVE_BITS);
+                sym = (sym << 1) | 1;
+                offs = matchBit;
+              }
+              if ((range & TOP_MASK) === 0) {
+                range <<= 8;
+                code = (code << 8) | input[inPos++];
+              }
+            } while (offs !== 0 && sym < 0x100);
+          }
+          while (sym < 0x100) {
+            // Branch-free: literal bits are the least predictable, so a mispredicted branch
+            // per bit costs more than computing both outcomes and masking one away.
+            i = base + sym;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            const one = -((code ^ SIGN) >= (bound ^ SIGN));
+            range = (bound & ~one) | ((range - bound) & one);
+            code = (code - (bound & one)) | 0;
+            probs[i] = p - ((p - (~one & PROB_ZERO_TARGET)) >> MOVE_BITS);
+            sym = (sym << 1) - one;
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+          }
+          buf[pos++] = sym;
+          if (full < reach) full++;
+          state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
+          continue;
         }
-        buf[pos++] = sym;
-        if (full < reach) full++;
-        state = state < 4 ? 0 : state < 10 ? state - 3 : state - 6;
-        continue;
-      }
-      range = (range - bound) >>> 0;
-      code = (code - bound) >>> 0;
-      probs[i] = p - (p >>> MOVE_BITS);
-      if (range < TOP) {
-        range = (range << 8) >>> 0;
-        code = ((code << 8) | input[inPos++]) >>> 0;
-      }
-      // A match: a new distance, or one of the four last (rep0-rep3); its length from the
-      // match or the rep length coder, except a short rep (one byte from rep0).
-      let lenBase = REP_LEN;
-      let fresh = false;
-      i = IS_REP + state;
-      p = probs[i];
-      bound = Math.imul(range >>> 11, p) >>> 0;
-      if (code < bound) {
-        range = bound;
-        probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]) >>> 0;
-        }
-        lenBase = MATCH_LEN;
-        fresh = true;
-        state = state < LIT_STATES ? 7 : 10;
-      } else {
-        range = (range - bound) >>> 0;
-        code = (code - bound) >>> 0;
+        range = (range - bound) | 0;
+        code = (code - bound) | 0;
         probs[i] = p - (p >>> MOVE_BITS);
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]) >>> 0;
+        if ((range & TOP_MASK) === 0) {
+          range <<= 8;
+          code = (code << 8) | input[inPos++];
         }
-        i = IS_REP_G0 + state;
+        // A match: a new distance, or one of the four last (rep0-rep3); its length from the
+        // match or the rep length coder, except a short rep (one byte from rep0).
+        let lenBase = REP_LEN;
+        let fresh = false;
+        i = IS_REP + state;
         p = probs[i];
-        bound = Math.imul(range >>> 11, p) >>> 0;
-        if (code < bound) {
+        bound = Math.imul(range >>> 11, p);
+        if ((code ^ SIGN) < (bound ^ SIGN)) {
           range = bound;
           probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
+          if ((range & TOP_MASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | input[inPos++];
           }
-          i = IS_REP0_LONG + state * POS_STATES_MAX + posState;
-          p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
-            range = bound;
-            probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            lenBase = -1;
-          } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
-            probs[i] = p - (p >>> MOVE_BITS);
-          }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
-          }
+          lenBase = MATCH_LEN;
+          fresh = true;
+          state = state < LIT_STATES ? 7 : 10;
         } else {
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
+          range = (range - bound) | 0;
+          code = (code - bound) | 0;
           probs[i] = p - (p >>> MOVE_BITS);
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
+          if ((range & TOP_MASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | input[inPos++];
           }
-          let dist: number;
-          i = IS_REP_G1 + state;
+          i = IS_REP_G0 + state;
           p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
+          bound = Math.imul(range >>> 11, p);
+          if ((code ^ SIGN) < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            dist = rep1;
-          } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
-            probs[i] = p - (p >>> MOVE_BITS);
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]) >>> 0;
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
             }
-            i = IS_REP_G2 + state;
+            i = IS_REP0_LONG + state * POS_STATES_MAX + posState;
             p = probs[i];
-            bound = Math.imul(range >>> 11, p) >>> 0;
-            if (code < bound) {
+            bound = Math.imul(range >>> 11, p);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-              dist = rep2;
+              lenBase = -1;
             } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
               probs[i] = p - (p >>> MOVE_BITS);
-              dist = rep3;
-              rep3 = rep2;
             }
-            rep2 = rep1;
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+          } else {
+            range = (range - bound) | 0;
+            code = (code - bound) | 0;
+            probs[i] = p - (p >>> MOVE_BITS);
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+            let dist: number;
+            i = IS_REP_G1 + state;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
+              range = bound;
+              probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              dist = rep1;
+            } else {
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
+              probs[i] = p - (p >>> MOVE_BITS);
+              if ((range & TOP_MASK) === 0) {
+                range <<= 8;
+                code = (code << 8) | input[inPos++];
+              }
+              i = IS_REP_G2 + state;
+              p = probs[i];
+              bound = Math.imul(range >>> 11, p);
+              if ((code ^ SIGN) < (bound ^ SIGN)) {
+                range = bound;
+                probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                dist = rep2;
+              } else {
+                range = (range - bound) | 0;
+                code = (code - bound) | 0;
+                probs[i] = p - (p >>> MOVE_BITS);
+                dist = rep3;
+                rep3 = rep2;
+              }
+              rep2 = rep1;
+            }
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+            rep1 = rep0;
+            rep0 = dist;
           }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
-          }
-          rep1 = rep0;
-          rep0 = dist;
+          state = lenBase < 0 ? (state < LIT_STATES ? 9 : 11) : state < LIT_STATES ? 8 : 11;
         }
-        state = lenBase < 0 ? (state < LIT_STATES ? 9 : 11) : state < LIT_STATES ? 8 : 11;
-      }
-      let len = 1;
-      if (lenBase >= 0) {
-        // The length: choice bits pick the low, mid or high tree.
-        let treeBase: number;
-        let top: number;
-        i = lenBase + LEN_CHOICE;
-        p = probs[i];
-        bound = Math.imul(range >>> 11, p) >>> 0;
-        if (code < bound) {
-          range = bound;
-          probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-          treeBase = lenBase + LEN_LOW + posState * LEN_LOW_SYMBOLS;
-          top = LEN_LOW_SYMBOLS;
-          len = MATCH_LEN_MIN - LEN_LOW_SYMBOLS;
-        } else {
-          range = (range - bound) >>> 0;
-          code = (code - bound) >>> 0;
-          probs[i] = p - (p >>> MOVE_BITS);
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
-          }
-          i = lenBase + LEN_CHOICE2;
+        let len = 1;
+        if (lenBase >= 0) {
+          // The length: choice bits pick the low, mid or high tree.
+          let treeBase: number;
+          let top: number;
+          i = lenBase + LEN_CHOICE;
           p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
+          bound = Math.imul(range >>> 11, p);
+          if ((code ^ SIGN) < (bound ^ SIGN)) {
             range = bound;
             probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            treeBase = lenBase + LEN_MID + posState * LEN_LOW_SYMBOLS;
+            treeBase = lenBase + LEN_LOW + posState * LEN_LOW_SYMBOLS;
             top = LEN_LOW_SYMBOLS;
-            len = MATCH_LEN_MIN + LEN_LOW_SYMBOLS - LEN_LOW_SYMBOLS;
+            len = MATCH_LEN_MIN - LEN_LOW_SYMBOLS;
           } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
+            range = (range - bound) | 0;
+            code = (code - bound) | 0;
             probs[i] = p - (p >>> MOVE_BITS);
-            treeBase = lenBase + LEN_HIGH;
-            top = LEN_HIGH_SYMBOLS;
-            len = MATCH_LEN_MIN + 2 * LEN_LOW_SYMBOLS - LEN_HIGH_SYMBOLS;
-          }
-        }
-        if (range < TOP) {
-          range = (range << 8) >>> 0;
-          code = ((code << 8) | input[inPos++]) >>> 0;
-        }
-        let t = 1;
-        do {
-          i = treeBase + t;
-          p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
-            range = bound;
-            probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            t <<= 1;
-          } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
-            probs[i] = p - (p >>> MOVE_BITS);
-            t = (t << 1) | 1;
-          }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
-          }
-        } while (t < top);
-        // The tree's symbol is t - top; the offsets above already subtract top.
-        len += t;
-      }
-      if (fresh) {
-        // The distance: a 6-bit slot (tree per length state); slots 4-13 add low bits coded
-        // with probabilities (reverse tree), higher slots direct bits and 4 aligned bits.
-        const lenState = len - MATCH_LEN_MIN < LEN_STATES ? len - MATCH_LEN_MIN : LEN_STATES - 1;
-        const slotBase = DIST_SLOT + lenState * DIST_SLOTS;
-        let slot = 1;
-        do {
-          i = slotBase + slot;
-          p = probs[i];
-          bound = Math.imul(range >>> 11, p) >>> 0;
-          if (code < bound) {
-            range = bound;
-            probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
-            slot <<= 1;
-          } else {
-            range = (range - bound) >>> 0;
-            code = (code - bound) >>> 0;
-            probs[i] = p - (p >>> MOVE_BITS);
-            slot = (slot << 1) | 1;
-          }
-          if (range < TOP) {
-            range = (range << 8) >>> 0;
-            code = ((code << 8) | input[inPos++]) >>> 0;
-          }
-        } while (slot < DIST_SLOTS);
-        slot -= DIST_SLOTS;
-        let dist = slot;
-        if (slot >= START_POS_MODEL_INDEX) {
-          let bits = (slot >>> 1) - 1;
-          // Up to 30 bits: the base is computed in floating point, where 3 << 30 would overflow.
-          dist = (2 | (slot & 1)) * 2 ** bits;
-          let reverseBase: number;
-          if (slot < END_POS_MODEL_INDEX) {
-            reverseBase = DIST_SPECIAL + dist - slot - 1;
-          } else {
-            let direct = 0;
-            for (let k = bits - ALIGN_BITS; k > 0; k--) {
-              range >>>= 1;
-              let b = 0;
-              if (code >= range) {
-                code = (code - range) >>> 0;
-                b = 1;
-              }
-              direct = direct * 2 + b;
-              if (range < TOP) {
-                range = (range << 8) >>> 0;
-                code = ((code << 8) | input[inPos++]) >>> 0;
-              }
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
             }
-            dist += direct * (1 << ALIGN_BITS);
-            reverseBase = DIST_ALIGN;
-            bits = ALIGN_BITS;
+            i = lenBase + LEN_CHOICE2;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
+              range = bound;
+              probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              treeBase = lenBase + LEN_MID + posState * LEN_LOW_SYMBOLS;
+              top = LEN_LOW_SYMBOLS;
+              len = MATCH_LEN_MIN + LEN_LOW_SYMBOLS - LEN_LOW_SYMBOLS;
+            } else {
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
+              probs[i] = p - (p >>> MOVE_BITS);
+              treeBase = lenBase + LEN_HIGH;
+              top = LEN_HIGH_SYMBOLS;
+              len = MATCH_LEN_MIN + 2 * LEN_LOW_SYMBOLS - LEN_HIGH_SYMBOLS;
+            }
+          }
+          if ((range & TOP_MASK) === 0) {
+            range <<= 8;
+            code = (code << 8) | input[inPos++];
           }
           let t = 1;
-          for (let k = 0; k < bits; k++) {
-            i = reverseBase + t;
+          do {
+            i = treeBase + t;
             p = probs[i];
-            bound = Math.imul(range >>> 11, p) >>> 0;
-            if (code < bound) {
+            bound = Math.imul(range >>> 11, p);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
               range = bound;
               probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
               t <<= 1;
             } else {
-              range = (range - bound) >>> 0;
-              code = (code - bound) >>> 0;
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
               probs[i] = p - (p >>> MOVE_BITS);
               t = (t << 1) | 1;
-              dist += 1 << k;
             }
-            if (range < TOP) {
-              range = (range << 8) >>> 0;
-              code = ((code << 8) | input[inPos++]) >>> 0;
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+          } while (t < top);
+          // The tree's symbol is t - top; the offsets above already subtract top.
+          len += t;
+        }
+        if (fresh) {
+          // The distance: a 6-bit slot (tree per length state); slots 4-13 add low bits coded
+          // with probabilities (reverse tree), higher slots direct bits and 4 aligned bits.
+          const lenState = len - MATCH_LEN_MIN < LEN_STATES ? len - MATCH_LEN_MIN : LEN_STATES - 1;
+          const slotBase = DIST_SLOT + lenState * DIST_SLOTS;
+          let slot = 1;
+          do {
+            i = slotBase + slot;
+            p = probs[i];
+            bound = Math.imul(range >>> 11, p);
+            if ((code ^ SIGN) < (bound ^ SIGN)) {
+              range = bound;
+              probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+              slot <<= 1;
+            } else {
+              range = (range - bound) | 0;
+              code = (code - bound) | 0;
+              probs[i] = p - (p >>> MOVE_BITS);
+              slot = (slot << 1) | 1;
+            }
+            if ((range & TOP_MASK) === 0) {
+              range <<= 8;
+              code = (code << 8) | input[inPos++];
+            }
+          } while (slot < DIST_SLOTS);
+          slot -= DIST_SLOTS;
+          let dist = slot;
+          if (slot >= START_POS_MODEL_INDEX) {
+            let bits = (slot >>> 1) - 1;
+            // The top two bits, as an int32 pattern: up to 30 bits up, where slots 62 and 63 set
+            // the sign bit. The bits below are ORed in and the whole read back unsigned.
+            dist = (2 | (slot & 1)) << bits;
+            let reverseBase: number;
+            if (slot < END_POS_MODEL_INDEX) {
+              reverseBase = DIST_SPECIAL + dist - slot - 1;
+            } else {
+              let direct = 0;
+              for (let k = bits - ALIGN_BITS; k > 0; k--) {
+                range >>>= 1;
+                let b = 0;
+                if ((code ^ SIGN) >= (range ^ SIGN)) {
+                  code = (code - range) | 0;
+                  b = 1;
+                }
+                direct = (direct << 1) | b;
+                if ((range & TOP_MASK) === 0) {
+                  range <<= 8;
+                  code = (code << 8) | input[inPos++];
+                }
+              }
+              dist |= direct << ALIGN_BITS;
+              reverseBase = DIST_ALIGN;
+              bits = ALIGN_BITS;
+            }
+            let t = 1;
+            for (let k = 0; k < bits; k++) {
+              i = reverseBase + t;
+              p = probs[i];
+              bound = Math.imul(range >>> 11, p);
+              if ((code ^ SIGN) < (bound ^ SIGN)) {
+                range = bound;
+                probs[i] = p + ((BIT_MODEL_TOTAL - p) >>> MOVE_BITS);
+                t <<= 1;
+              } else {
+                range = (range - bound) | 0;
+                code = (code - bound) | 0;
+                probs[i] = p - (p >>> MOVE_BITS);
+                t = (t << 1) | 1;
+                dist |= 1 << k;
+              }
+              if ((range & TOP_MASK) === 0) {
+                range <<= 8;
+                code = (code << 8) | input[inPos++];
+              }
             }
           }
+          dist >>>= 0;
+          if (dist === 0xffffffff) {
+            error = "LZMA2 data holds an end-of-stream marker";
+            break;
+          }
+          rep3 = rep2;
+          rep2 = rep1;
+          rep1 = rep0;
+          rep0 = dist;
         }
-        if (dist === 0xffffffff) {
-          error = "LZMA2 data holds an end-of-stream marker";
+        // Matches may only reach bytes decoded since the last dictionary reset.
+        if (rep0 >= full) {
+          error = "LZMA2 match distance is beyond the dictionary";
           break;
         }
-        rep3 = rep2;
-        rep2 = rep1;
-        rep1 = rep0;
-        rep0 = dist;
+        pending = len;
       }
-      // Matches may only reach bytes decoded since the last dictionary reset.
-      if (rep0 >= full) {
-        error = "LZMA2 match distance is beyond the dictionary";
-        break;
-      }
-      pending = len;
+      dict.pos = pos;
+      dict.full = full;
+      regs[RANGE] = range;
+      regs[CODE] = code;
+      rc.inPos = inPos;
+      this.state = state;
+      this.rep0 = rep0;
+      this.rep1 = rep1;
+      this.rep2 = rep2;
+      this.rep3 = rep3;
+      this.pending = pending;
+      if (error !== undefined || pos >= limit) break;
     }
-    dict.pos = pos;
-    dict.full = full;
-    rc.range = range;
-    rc.code = code;
-    rc.inPos = inPos;
-    this.state = state;
-    this.rep0 = rep0;
-    this.rep1 = rep1;
-    this.rep2 = rep2;
-    this.rep3 = rep3;
-    this.pending = pending;
     if (error === undefined) return true;
     this.error = error;
     return false;

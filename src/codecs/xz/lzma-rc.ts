@@ -12,11 +12,17 @@ export const MOVE_BITS = 5;
 /** The range is renormalized (one more input byte) whenever it drops below 2^24. */
 export const TOP = 1 << 24;
 
+/** Indexes of the two registers in {@link RangeDecoder.regs}. */
+export const RANGE = 0;
+export const CODE = 1;
+
 export class RangeDecoder {
-  /** The range register, an unsigned 32-bit value. */
-  range = 0;
-  /** The code register, an unsigned 32-bit value, always below `range`. */
-  code = 0;
+  /**
+   * The registers, range and code: unsigned 32-bit values held as int32 bit patterns (the code
+   * always below the range). A typed array, so no store of a large value ever changes how an
+   * object field is represented, which would throw away the optimized decoder reading it.
+   */
+  readonly regs = new Int32Array(2);
   /** The compressed bytes, `input[inPos, inEnd)` being the current chunk's. */
   input: Uint8Array = new Uint8Array(0);
   /** Next compressed byte; may pass `inEnd` by one symbol's worth on corrupt data. */
@@ -33,21 +39,21 @@ export class RangeDecoder {
   start(input: Uint8Array, start: number, end: number): boolean {
     if (end - start < 5 || input[start] !== 0) return false;
     this.input = input;
-    this.code =
-      ((input[start + 1] << 24) |
-        (input[start + 2] << 16) |
-        (input[start + 3] << 8) |
-        input[start + 4]) >>>
-      0;
-    this.range = 0xffffffff;
+    const { regs } = this;
+    regs[CODE] =
+      (input[start + 1] << 24) |
+      (input[start + 2] << 16) |
+      (input[start + 3] << 8) |
+      input[start + 4];
+    regs[RANGE] = -1; // 0xffffffff
     this.inPos = start + 5;
     this.inEnd = end;
     // The code always lies below the range: the decoder's arithmetic relies on it.
-    return this.code !== 0xffffffff;
+    return regs[CODE] !== -1;
   }
 
   /** True when the compressed bytes were consumed exactly and the coder was flushed. */
   flushed(): boolean {
-    return this.inPos === this.inEnd && this.code === 0;
+    return this.inPos === this.inEnd && this.regs[CODE] === 0;
   }
 }
