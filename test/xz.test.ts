@@ -281,6 +281,36 @@ describe("round trips with the system xz", () => {
     }
   });
 
+  it("copies matches of every shape: long, self-overlapping, across the window's wrap, cut short", async (t) => {
+    // Runs repeated from 1 to 65535 bytes back (overlapping their own output below their
+    // length, block moves above it), between random literals, through a 64 KiB dictionary:
+    // the window wraps many times, and pieces of 1000 bytes cut matches mid-copy.
+    const data = new Uint8Array(600 * KiB);
+    const distances = [1, 2, 3, 7, 31, 32, 33, 100, 4095, 40_000, 65_535];
+    let x = 5;
+    const rnd = () => {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      return x >>> 8;
+    };
+    for (let i = 0; i < data.length; ) {
+      const d = distances[rnd() % distances.length];
+      const end = Math.min(data.length, i + 2 + (rnd() % 600));
+      if (i < d || rnd() % 4 === 0) while (i < end) data[i++] = rnd() & 0xff;
+      else
+        while (i < end) {
+          data[i] = data[i - d];
+          i++;
+        }
+    }
+    for (const args of [["-6"], ["--lzma2=preset=6,dict=64KiB"], ["--lzma2=preset=9e,dict=4KiB"]]) {
+      const stream = xz(t, data, args);
+      for (const max of [1000, MiB]) {
+        const { out } = await decode(stream, data.length, max);
+        expect(same(out, data)).toBe(true);
+      }
+    }
+  });
+
   it("decodes an empty stream to an empty chunk", async (t) => {
     const stream = xz(t, new Uint8Array(0), ["-6"]);
     const { out } = await decode(stream, 0);
