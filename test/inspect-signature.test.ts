@@ -3,10 +3,8 @@
  * hashes are reproduced), a byte changed before the code limit or in the trailer fails, and
  * hand-built superblobs exercise every bound of the superblob and CodeDirectory parsers.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -14,6 +12,16 @@ import { DmgError, openDmg, validateDmg } from "../src/index.js";
 import { parseCodeDirectory } from "../src/inspect/signature/code-directory.js";
 import { incremental } from "../src/inspect/signature/hash.js";
 import { parseSuperblob } from "../src/inspect/signature/superblob.js";
+import {
+  blob,
+  codeDirectory,
+  codes,
+  report,
+  sha256,
+  sign,
+  superblob,
+  u32,
+} from "./helpers/codesign.js";
 import { smallImage } from "./helpers/hostile.js";
 
 const REAL = join(
@@ -23,113 +31,6 @@ const REAL = join(
   "real",
   "sparkle-project_Sparkle_SparkleTestCodeSign_apfs_lzma_aux_files.dmg",
 );
-
-function sha256(b: Uint8Array): Buffer {
-  return createHash("sha256").update(b).digest();
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-function blob(magic: number, payload: Uint8Array): Buffer {
-  return Buffer.concat([u32(magic), u32(8 + payload.length), Buffer.from(payload)]);
-}
-
-function superblob(slots: Array<[number, Uint8Array]>): Buffer {
-  let off = 12 + slots.length * 8;
-  const index: Buffer[] = [];
-  for (const [type, b] of slots) {
-    index.push(u32(type), u32(off));
-    off += b.length;
-  }
-  return Buffer.concat([
-    u32(0xfade0cc0),
-    u32(off),
-    u32(slots.length),
-    ...index,
-    ...slots.map((s) => Buffer.from(s[1])),
-  ]);
-}
-
-interface CdOptions {
-  codeLimit: number;
-  codeHash: Uint8Array;
-  special: Map<number, Uint8Array>;
-  ident?: string;
-  flags?: number;
-  hashType?: number;
-  nCodeSlots?: number;
-}
-
-/** A version 0x20100 CodeDirectory, SHA-256, one page. */
-function codeDirectory(o: CdOptions): Buffer {
-  const nSpecial = Math.max(0, ...o.special.keys());
-  const ident = Buffer.from(`${o.ident ?? "test"}\0`);
-  const header = 52;
-  const identOffset = header;
-  const hashOffset = identOffset + ident.length + nSpecial * 32;
-  const specials: Buffer[] = [];
-  for (let n = nSpecial; n >= 1; n--)
-    specials.push(Buffer.from(o.special.get(n) ?? Buffer.alloc(32)));
-  const h = Buffer.alloc(header);
-  const len = hashOffset + 32;
-  h.writeUInt32BE(0xfade0c02, 0);
-  h.writeUInt32BE(len, 4);
-  h.writeUInt32BE(0x20100, 8);
-  h.writeUInt32BE(o.flags ?? 2, 12);
-  h.writeUInt32BE(hashOffset, 16);
-  h.writeUInt32BE(identOffset, 20);
-  h.writeUInt32BE(nSpecial, 24);
-  h.writeUInt32BE(o.nCodeSlots ?? 1, 28);
-  h.writeUInt32BE(o.codeLimit, 32);
-  h[36] = 32;
-  h[37] = o.hashType ?? 2;
-  return Buffer.concat([h, ident, ...specials, Buffer.from(o.codeHash)]);
-}
-
-/** `image` with a signature of `cms` (empty: ad hoc) inserted before its trailer. */
-function sign(image: Uint8Array, cms: Uint8Array = new Uint8Array(0), ident = "test"): Uint8Array {
-  const kolyAt = image.length - 512;
-  const data = image.subarray(0, kolyAt);
-  const req = blob(0xfade0c01, u32(0));
-  const build = (sigLen: number, repSpecific: Uint8Array) => {
-    const cd = codeDirectory({
-      codeLimit: kolyAt,
-      codeHash: sha256(data),
-      special: new Map([
-        [2, sha256(req)],
-        [6, repSpecific],
-      ]),
-      ident,
-      flags: cms.length ? 0 : 2,
-    });
-    return superblob([
-      [0, cd],
-      [2, req],
-      [0x10000, blob(0xfade0b01, cms)],
-    ]);
-  };
-  const trailer = Buffer.from(image.subarray(kolyAt));
-  trailer.writeBigUInt64BE(BigInt(kolyAt), 296);
-  trailer.writeBigUInt64BE(0n, 304);
-  const sb = build(0, sha256(trailer));
-  trailer.writeBigUInt64BE(BigInt(sb.length), 304);
-  return Buffer.concat([data, sb, trailer]);
-}
-
-async function report(file: Uint8Array) {
-  const img = await openDmg(file);
-  try {
-    return await img.signature();
-  } finally {
-    await img.close();
-  }
-}
-
-const codes = (r: { findings: { code: string }[] }) => r.findings.map((f) => f.code);
 
 describe("the real image signed by Apple's codesign", () => {
   it("verifies: code hash and trailer hash reproduced", async () => {
@@ -362,112 +263,4 @@ describe("hand-built signatures", () => {
       { numRuns: 200 },
     );
   });
-});
-
-function haveOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-describe("CMS signatures (openssl as the oracle)", () => {
-  const have = haveOpenssl();
-  if (!have && process.env.CI) {
-    it("needs openssl under CI", () => {
-      expect(have).toBe(true);
-    });
-    return;
-  }
-  it.skipIf(!have)(
-    "reads the signer certificate of a CMS made by openssl over the CodeDirectory",
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "dmg-sig-"));
-      const key = join(dir, "k.pem");
-      const cert = join(dir, "c.pem");
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "30",
-          "-subj",
-          "/CN=Developer ID Application: Test (ABCDE12345)/OU=ABCDE12345/O=Test",
-        ],
-        { stdio: "ignore" },
-      );
-      const unsigned = smallImage().image;
-      // The CodeDirectory is signed: build once ad hoc to learn it, then sign it detached.
-      const adhoc = sign(unsigned);
-      const sb = parseSuperblob(adhoc.subarray(unsigned.length - 512, adhoc.length - 512), 0);
-      const cdBytes = sb.blobs[0].bytes;
-      writeFileSync(join(dir, "cd"), cdBytes);
-      execFileSync(
-        "openssl",
-        [
-          "cms",
-          "-sign",
-          "-binary",
-          "-noattr",
-          "-outform",
-          "DER",
-          "-in",
-          join(dir, "cd"),
-          "-signer",
-          cert,
-          "-inkey",
-          key,
-          "-out",
-          join(dir, "cms.der"),
-        ],
-        { stdio: "ignore" },
-      );
-      const cms = readFileSync(join(dir, "cms.der"));
-      const signed = sign(unsigned, cms);
-      const r = await report(signed);
-      expect(r.findings).toEqual([]);
-      expect(r.adHoc).toBe(false);
-      expect(r.cms?.present).toBe(true);
-      expect(r.cms?.verified).toBe(false);
-      expect(r.cms?.signerCount).toBe(1);
-      expect(r.cms?.signers[0]).toMatchObject({
-        subject: "Developer ID Application: Test (ABCDE12345)",
-        organizationalUnit: "ABCDE12345",
-      });
-      // The oracle: openssl verifies the same CMS over the same CodeDirectory.
-      execFileSync(
-        "openssl",
-        [
-          "cms",
-          "-verify",
-          "-binary",
-          "-inform",
-          "DER",
-          "-in",
-          join(dir, "cms.der"),
-          "-content",
-          join(dir, "cd"),
-          "-CAfile",
-          cert,
-          "-out",
-          "/dev/null",
-        ],
-        { stdio: "ignore" },
-      );
-      // A CMS blob of garbage is CODESIGN_CMS.
-      const junk = sign(unsigned, Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2]));
-      expect(codes(await report(junk))).toEqual(["CODESIGN_CMS"]);
-      expect(existsSync(dir)).toBe(true);
-    },
-  );
 });
