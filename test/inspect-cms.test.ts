@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateDmg } from "../src/index.js";
 import { MAX_CERTIFICATES, parseTrustRoots, readCms } from "../src/inspect/signature/cms.js";
+import { runCli } from "./helpers/cli-run.js";
 import { blob, codes, report, sign } from "./helpers/codesign.js";
 import { smallImage } from "./helpers/hostile.js";
 import { haveTool } from "./helpers/reference.js";
@@ -304,5 +305,36 @@ describe.runIf(have || process.env.CI)("CMS signatures (openssl as the oracle)",
     expect(r.findings).toEqual([]);
     expect(r.ticket).toBe(true);
     expect(r.ticketBytes).toBe(64);
+  });
+
+  it("the command line: info shows the chain, check and SARIF carry the verdicts", () => {
+    const s = signed((cd) => cmsOver(cd));
+    writeFileSync(join(dir, "signed.dmg"), s.image);
+    const info = runCli(["info", "--trust-roots", "root.pem", "signed.dmg"], dir);
+    expect(info.status).toBe(0);
+    expect(info.out).toContain("CMS signature  verified");
+    expect(info.out).toContain(
+      "0: Developer ID Application: Test (ABCDE12345) (Developer ID Application)",
+    );
+    expect(info.out).toContain("signer team    ABCDE12345");
+    expect(info.out).toContain("trust          reaches a trust root");
+    const json = JSON.parse(runCli(["info", "--json", "signed.dmg"], dir).out);
+    expect(json.signature.cms).toMatchObject({ verified: true, trust: "not-checked" });
+    const ok = runCli(["check", "--trust-roots", "root.pem", "signed.dmg"], dir);
+    expect(ok.status).toBe(0);
+    const bad = runCli(
+      ["check", "--json", "--sarif", "out.sarif", "--trust-roots", "other.pem", "signed.dmg"],
+      dir,
+    );
+    expect(bad.status).not.toBe(0);
+    expect(bad.out).toContain("CODESIGN_UNTRUSTED");
+    expect(readFileSync(join(dir, "out.sarif"), "utf8")).toContain("CODESIGN_UNTRUSTED");
+    writeFileSync(join(dir, "junk.pem"), "junk");
+    const junk = runCli(["check", "--trust-roots", "junk.pem", "signed.dmg"], dir);
+    expect(junk.status).not.toBe(0);
+    expect(junk.err).toContain("trust root");
+    const missing = runCli(["info", "--trust-roots", "absent.pem", "signed.dmg"], dir);
+    expect(missing.status).not.toBe(0);
+    expect(missing.err).toContain("absent.pem");
   });
 });
