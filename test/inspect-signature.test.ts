@@ -7,11 +7,12 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DmgError, openDmg, validateDmg } from "../src/index.js";
 import { parseCodeDirectory } from "../src/inspect/signature/code-directory.js";
-import { incremental } from "../src/inspect/signature/hash.js";
+import { digest, incremental } from "../src/inspect/signature/hash.js";
 import { parseSuperblob } from "../src/inspect/signature/superblob.js";
+import { collectSignatureFindings } from "../src/inspect/signature/verify.js";
 import {
   blob,
   codeDirectory,
@@ -22,7 +23,7 @@ import {
   superblob,
   u32,
 } from "./helpers/codesign.js";
-import { smallImage } from "./helpers/hostile.js";
+import { pattern, smallImage } from "./helpers/hostile.js";
 
 const REAL = join(
   import.meta.dirname,
@@ -262,5 +263,94 @@ describe("hand-built signatures", () => {
       ),
       { numRuns: 200 },
     );
+  });
+});
+
+describe("code directory versions, extra slots and the paths around them", () => {
+  it("a version 0x20200 directory has a team ID; 0x20300's longer header must fit", () => {
+    const cd = codeDirectory({ codeLimit: 0, codeHash: Buffer.alloc(32), special: new Map() });
+    const team = Buffer.from(cd);
+    team.writeUInt32BE(0x20200, 8);
+    team.writeUInt32BE(52, 48); // the team ID is the identifier's string
+    expect(parseCodeDirectory(team, 0)).toMatchObject({ identifier: "test", teamId: "test" });
+    team.writeUInt32BE(cd.length + 4, 48);
+    expect(() => parseCodeDirectory(team, 0)).toThrow(/team ID offset/);
+    // 0x20300 adds spare3 and codeLimit64 (64 bytes of header): the identifier at 52 is inside it.
+    const v3 = Buffer.from(cd);
+    v3.writeUInt32BE(0x20300, 8);
+    expect(() => parseCodeDirectory(v3, 0)).toThrow(
+      expect.objectContaining({ code: "CODESIGN_MALFORMED" }),
+    );
+  });
+
+  it("an alternate CodeDirectory adds its cdhash; an unhashed entitlements blob is CODESIGN_HASH", async () => {
+    const alt = codeDirectory({
+      codeLimit: 0,
+      codeHash: Buffer.alloc(32),
+      special: new Map(),
+      nCodeSlots: 0,
+    });
+    const ent = blob(0xfade7171, Buffer.from("<plist/>"));
+    const r = await report(
+      sign(smallImage().image, new Uint8Array(0), "test", [
+        [0x1000, alt],
+        [5, ent],
+      ]),
+    );
+    expect(r.cdHashes).toHaveLength(2);
+    expect(r.cdHashes[1]).toBe(sha256(alt).toString("hex"));
+    expect(r.entitlements).toBe(true);
+    expect(codes(r)).toEqual(["CODESIGN_HASH"]);
+  });
+
+  it("a directory without the trailer's slot is CODESIGN_TRAILER", async () => {
+    const r = await report(
+      sign(smallImage().image, new Uint8Array(0), "test", [], (o) => o.special.delete(6)),
+    );
+    expect(codes(r)).toEqual(["CODESIGN_TRAILER"]);
+    expect(r.verified.trailer).toBe(false);
+  });
+
+  it("a signed range past 1 MiB is hashed in pieces, and a changed byte is still found", async () => {
+    const image = smallImage().image;
+    const k = image.length - 512;
+    // Bytes no table names, between the property list and the trailer: signed all the same.
+    const padded = Buffer.concat([
+      image.subarray(0, k),
+      pattern(1536 * 1024, 3),
+      image.subarray(k),
+    ]);
+    const signed = sign(padded);
+    expect((await report(signed)).findings).toEqual([]);
+    const m = new Uint8Array(signed);
+    m[k + 1024 * 1024 + 5] ^= 1;
+    expect(codes(await report(m))).toEqual(["CODESIGN_HASH"]);
+  });
+
+  it("hashing: SHA-384 has no incremental form; without WebCrypto a digest is CODESIGN_CMS", async () => {
+    expect(incremental(4)).toBeUndefined();
+    vi.stubGlobal("crypto", undefined);
+    try {
+      await expect(digest(2, new Uint8Array(1))).rejects.toMatchObject({ code: "CODESIGN_CMS" });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("collecting findings: a failure that is not a stop becomes a finding; a stop is thrown", async () => {
+    const got: string[] = [];
+    await collectSignatureFindings(
+      () => Promise.reject(new DmgError("IO_ERROR", "unreadable")),
+      (f) => got.push(f.code),
+      false,
+    );
+    expect(got).toEqual(["IO_ERROR"]);
+    await expect(
+      collectSignatureFindings(
+        () => Promise.reject(new DmgError("ABORTED", "stop")),
+        () => {},
+        false,
+      ),
+    ).rejects.toMatchObject({ code: "ABORTED" });
   });
 });

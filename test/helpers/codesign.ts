@@ -78,13 +78,15 @@ export type CmsMaker = Uint8Array | ((cd: Uint8Array) => Uint8Array);
 
 /**
  * `image` with a signature of `cms` (empty: ad hoc) inserted before its trailer; `extra`
- * blobs (a stapled ticket) are added after the CMS blob.
+ * blobs (a stapled ticket) are added after the CMS blob; `tweak` changes the CodeDirectory's
+ * options before it is built.
  */
 export function sign(
   image: Uint8Array,
   cms: CmsMaker = new Uint8Array(0),
   ident = "test",
   extra: Array<[number, Uint8Array]> = [],
+  tweak: (o: CdOptions) => void = () => {},
 ): Uint8Array {
   const kolyAt = image.length - 512;
   const data = image.subarray(0, kolyAt);
@@ -93,7 +95,7 @@ export function sign(
   trailer.writeBigUInt64BE(BigInt(kolyAt), 296);
   trailer.writeBigUInt64BE(0n, 304);
   const adHoc = typeof cms !== "function" && cms.length === 0;
-  const cd = codeDirectory({
+  const options: CdOptions = {
     codeLimit: kolyAt,
     codeHash: sha256(data),
     special: new Map([
@@ -102,7 +104,9 @@ export function sign(
     ]),
     ident,
     flags: adHoc ? 2 : 0,
-  });
+  };
+  tweak(options);
+  const cd = codeDirectory(options);
   const payload = typeof cms === "function" ? cms(cd) : cms;
   const sb = superblob([[0, cd], [2, req], [0x10000, blob(0xfade0b01, payload)], ...extra]);
   trailer.writeBigUInt64BE(BigInt(sb.length), 304);
