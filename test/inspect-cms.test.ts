@@ -337,6 +337,8 @@ describe.runIf(have || process.env.CI)(
         Buffer.concat([good, Buffer.from([1])]),
         Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2]),
         Buffer.from("not DER at all"),
+        // A GeneralizedTime that is not a time: asn1js throws while parsing (found by fuzzing).
+        Buffer.from([0x30, 0x04, 0x18, 0x02, 0x7a, 0x7a]),
         // A ContentInfo of another type (id-data).
         Buffer.from([
           0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x01, 0xa0, 0x00,

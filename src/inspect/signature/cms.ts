@@ -154,7 +154,9 @@ function der(c: Certificate): Uint8Array {
 /** The SignedData of DER `bytes`, and its certificates. */
 function parse(bytes: Uint8Array): { sd: SignedData; certs: Certificate[] } {
   // Codesign may pad the blob after the DER with zeros; anything else after it is smuggled.
-  const asn = asn1js.fromBER(buffer(bytes));
+  // asn1js reports most errors in its result but throws on some (a GeneralizedTime that is
+  // not a time, found by fuzzing): both are a malformed blob.
+  const asn = guard("not DER", () => asn1js.fromBER(buffer(bytes)));
   if (asn.offset === -1) throw bad(`not DER: ${asn.result.error}`);
   if (bytes.subarray(asn.offset).some((b) => b !== 0)) {
     throw bad(`${bytes.length - asn.offset} bytes follow the SignedData`);
