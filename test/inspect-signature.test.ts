@@ -46,7 +46,9 @@ describe("the real image signed by Apple's codesign", () => {
     expect(r.verified).toEqual({ codeHashes: true, trailer: true });
     expect(r.requirements).toBe(true);
     expect(r.ticket).toBe(false);
+    // Signed ad hoc by codesign: no CMS, so no chain, team or Developer ID to report.
     expect(r.cms).toBeUndefined();
+    expect(r.teamId).toBeUndefined();
     expect(r.findings).toEqual([]);
     // The cdhash: SHA-256 of the CodeDirectory blob as stored.
     const file = readFileSync(REAL);
@@ -83,6 +85,13 @@ describe("the real image signed by Apple's codesign", () => {
     const r = await report(file);
     expect(codes(r)).toEqual(["CODESIGN_TRAILER"]);
     expect(r.verified).toEqual({ codeHashes: true, trailer: false });
+  });
+
+  it("with trust roots given, its ad-hoc signature is CODESIGN_UNTRUSTED, not invalid", async () => {
+    const root = readFileSync(join(import.meta.dirname, "fixtures", "trust-root.pem"));
+    const r = await report(new Uint8Array(readFileSync(REAL)), { trustRoots: [root] });
+    expect(codes(r)).toEqual(["CODESIGN_UNTRUSTED"]);
+    expect(r.verified).toEqual({ codeHashes: true, trailer: true });
   });
 
   it("full validation carries the findings; --require-signature only changes unsigned ones", async () => {

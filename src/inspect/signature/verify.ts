@@ -219,6 +219,17 @@ async function check(input: SignatureInput, r: SignatureReport): Promise<void> {
     });
     r.cms = got.report;
     for (const p of got.problems) r.findings.push(errorFinding(p));
+  } else if (input.trustRoots && input.trustRoots.length > 0) {
+    // Roots were given to require a chain: an ad-hoc signature has none, whoever made it.
+    r.findings.push(
+      errorFinding(
+        new DmgError(
+          "CODESIGN_UNTRUSTED",
+          "the signature is ad hoc: it has no certificate chain to reach the trust roots",
+          sb.fileOffset,
+        ),
+      ),
+    );
   }
 }
 
