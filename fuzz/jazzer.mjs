@@ -42,6 +42,7 @@ export const TARGETS = {
   partitions: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
   filesystems: { sync: false, maxLen: 96 * KiB, timeout: 5000 },
   signature: { sync: false, maxLen: 64 * KiB, timeout: 5000 },
+  cms: { sync: false, maxLen: 32 * KiB, timeout: 5000 },
 };
 
 /** The libFuzzer memory limit: far above what an 8 MiB working-memory budget can explain. */

@@ -35,6 +35,61 @@ function withTrailer({ rsrc = new Uint8Array(0), xml = new Uint8Array(0) }) {
   return out;
 }
 
+/** Big-endian u32s as bytes. */
+function be32(...values) {
+  const out = new Uint8Array(values.length * 4);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < values.length; i++) v.setUint32(i * 4, values[i] >>> 0);
+  return out;
+}
+
+function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+/**
+ * A superblob of a CodeDirectory (version 0x20001, one SHA-256 page up to `codeLimit`, hash
+ * left zero: a finding, not a stop) and a CMS blob holding `cms`.
+ */
+function cmsSuperblob(cms, codeLimit) {
+  const cd = concat(
+    be32(0xfade0c02, 78, 0x20001, 0, 46, 44, 0, 1, codeLimit),
+    Uint8Array.of(32, 2, 0, 0),
+    be32(0),
+    Uint8Array.of(0x66, 0),
+    new Uint8Array(32),
+  );
+  const wrapper = concat(be32(0xfade0b01, 8 + cms.length), cms);
+  const header = be32(
+    0xfade0cc0,
+    28 + cd.length + wrapper.length,
+    2,
+    0,
+    28,
+    0x10000,
+    28 + cd.length,
+  );
+  return concat(header, cd, wrapper);
+}
+
+/** A small image with the superblob made by `make(codeLimit)` before its trailer. */
+function withSignature(make) {
+  const image = buildDmg({ tables: [{ name: "fuzz", chunks: [{ type: 0, sectors: 1 }] }] });
+  const k = image.length - KOLY_SIZE;
+  const sb = make(k);
+  const koly = image.slice(k);
+  const v = new DataView(koly.buffer);
+  v.setBigUint64(KOLY_FIELD.codeSignatureOffset, BigInt(k));
+  v.setBigUint64(KOLY_FIELD.codeSignatureLength, BigInt(sb.length));
+  return concat(image.subarray(0, k), sb, koly);
+}
+
 /** Targets whose input is a whole file already (an image, or a container file). */
 const FILE_TARGETS = new Set(["trailer", "pipeline", "sparse", "encrypted"]);
 /** Targets whose input stands for several files (a bundle folder, a set's parts): no one file. */
@@ -47,6 +102,8 @@ const FOLDER_TARGETS = new Set(["bundle", "segments"]);
 export function wrapInput(target, input) {
   if (FILE_TARGETS.has(target)) return input;
   if (FOLDER_TARGETS.has(target)) return undefined;
+  if (target === "signature") return withSignature(() => input);
+  if (target === "cms") return withSignature((limit) => cmsSuperblob(input, limit));
   // A string: the name of a table in a resource fork, which holds any byte (Latin-1).
   if (target === "text") {
     const name = new TextDecoder("latin1").decode(input.subarray(0, 255));

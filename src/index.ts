@@ -52,7 +52,7 @@ export {
   ULFO,
   ULMO,
 } from "./format/types.js";
-export { DmgImage, type ReadOptions } from "./image/image.js";
+export { DmgImage, type ReadOptions, type SignatureOptions } from "./image/image.js";
 export type { MapLayout } from "./image/map.js";
 export { type OpenOptions, openDmg } from "./image/open.js";
 export type { ChunkInfo, ImageStats, PartitionTable } from "./image/tables.js";
@@ -70,7 +70,7 @@ export {
   type ReadAt,
 } from "./inspect/fs/identify.js";
 export type { Partition, PartitionMap, PartitionScheme } from "./inspect/partitions.js";
-export type { CmsCertificate } from "./inspect/signature/cms.js";
+export type { CmsCertificate, CmsReport, CmsTrust } from "./inspect/signature/cms.js";
 export type { SignatureReport } from "./inspect/signature/verify.js";
 export {
   type HttpSource,

@@ -3,18 +3,27 @@
  * hashes are reproduced), a byte changed before the code limit or in the trailer fails, and
  * hand-built superblobs exercise every bound of the superblob and CodeDirectory parsers.
  */
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { DmgError, openDmg, validateDmg } from "../src/index.js";
 import { parseCodeDirectory } from "../src/inspect/signature/code-directory.js";
-import { incremental } from "../src/inspect/signature/hash.js";
+import { digest, incremental } from "../src/inspect/signature/hash.js";
 import { parseSuperblob } from "../src/inspect/signature/superblob.js";
-import { smallImage } from "./helpers/hostile.js";
+import { collectSignatureFindings } from "../src/inspect/signature/verify.js";
+import {
+  blob,
+  codeDirectory,
+  codes,
+  report,
+  sha256,
+  sign,
+  superblob,
+  u32,
+} from "./helpers/codesign.js";
+import { pattern, smallImage } from "./helpers/hostile.js";
 
 const REAL = join(
   import.meta.dirname,
@@ -23,113 +32,6 @@ const REAL = join(
   "real",
   "sparkle-project_Sparkle_SparkleTestCodeSign_apfs_lzma_aux_files.dmg",
 );
-
-function sha256(b: Uint8Array): Buffer {
-  return createHash("sha256").update(b).digest();
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-function blob(magic: number, payload: Uint8Array): Buffer {
-  return Buffer.concat([u32(magic), u32(8 + payload.length), Buffer.from(payload)]);
-}
-
-function superblob(slots: Array<[number, Uint8Array]>): Buffer {
-  let off = 12 + slots.length * 8;
-  const index: Buffer[] = [];
-  for (const [type, b] of slots) {
-    index.push(u32(type), u32(off));
-    off += b.length;
-  }
-  return Buffer.concat([
-    u32(0xfade0cc0),
-    u32(off),
-    u32(slots.length),
-    ...index,
-    ...slots.map((s) => Buffer.from(s[1])),
-  ]);
-}
-
-interface CdOptions {
-  codeLimit: number;
-  codeHash: Uint8Array;
-  special: Map<number, Uint8Array>;
-  ident?: string;
-  flags?: number;
-  hashType?: number;
-  nCodeSlots?: number;
-}
-
-/** A version 0x20100 CodeDirectory, SHA-256, one page. */
-function codeDirectory(o: CdOptions): Buffer {
-  const nSpecial = Math.max(0, ...o.special.keys());
-  const ident = Buffer.from(`${o.ident ?? "test"}\0`);
-  const header = 52;
-  const identOffset = header;
-  const hashOffset = identOffset + ident.length + nSpecial * 32;
-  const specials: Buffer[] = [];
-  for (let n = nSpecial; n >= 1; n--)
-    specials.push(Buffer.from(o.special.get(n) ?? Buffer.alloc(32)));
-  const h = Buffer.alloc(header);
-  const len = hashOffset + 32;
-  h.writeUInt32BE(0xfade0c02, 0);
-  h.writeUInt32BE(len, 4);
-  h.writeUInt32BE(0x20100, 8);
-  h.writeUInt32BE(o.flags ?? 2, 12);
-  h.writeUInt32BE(hashOffset, 16);
-  h.writeUInt32BE(identOffset, 20);
-  h.writeUInt32BE(nSpecial, 24);
-  h.writeUInt32BE(o.nCodeSlots ?? 1, 28);
-  h.writeUInt32BE(o.codeLimit, 32);
-  h[36] = 32;
-  h[37] = o.hashType ?? 2;
-  return Buffer.concat([h, ident, ...specials, Buffer.from(o.codeHash)]);
-}
-
-/** `image` with a signature of `cms` (empty: ad hoc) inserted before its trailer. */
-function sign(image: Uint8Array, cms: Uint8Array = new Uint8Array(0), ident = "test"): Uint8Array {
-  const kolyAt = image.length - 512;
-  const data = image.subarray(0, kolyAt);
-  const req = blob(0xfade0c01, u32(0));
-  const build = (sigLen: number, repSpecific: Uint8Array) => {
-    const cd = codeDirectory({
-      codeLimit: kolyAt,
-      codeHash: sha256(data),
-      special: new Map([
-        [2, sha256(req)],
-        [6, repSpecific],
-      ]),
-      ident,
-      flags: cms.length ? 0 : 2,
-    });
-    return superblob([
-      [0, cd],
-      [2, req],
-      [0x10000, blob(0xfade0b01, cms)],
-    ]);
-  };
-  const trailer = Buffer.from(image.subarray(kolyAt));
-  trailer.writeBigUInt64BE(BigInt(kolyAt), 296);
-  trailer.writeBigUInt64BE(0n, 304);
-  const sb = build(0, sha256(trailer));
-  trailer.writeBigUInt64BE(BigInt(sb.length), 304);
-  return Buffer.concat([data, sb, trailer]);
-}
-
-async function report(file: Uint8Array) {
-  const img = await openDmg(file);
-  try {
-    return await img.signature();
-  } finally {
-    await img.close();
-  }
-}
-
-const codes = (r: { findings: { code: string }[] }) => r.findings.map((f) => f.code);
 
 describe("the real image signed by Apple's codesign", () => {
   it("verifies: code hash and trailer hash reproduced", async () => {
@@ -144,7 +46,9 @@ describe("the real image signed by Apple's codesign", () => {
     expect(r.verified).toEqual({ codeHashes: true, trailer: true });
     expect(r.requirements).toBe(true);
     expect(r.ticket).toBe(false);
+    // Signed ad hoc by codesign: no CMS, so no chain, team or Developer ID to report.
     expect(r.cms).toBeUndefined();
+    expect(r.teamId).toBeUndefined();
     expect(r.findings).toEqual([]);
     // The cdhash: SHA-256 of the CodeDirectory blob as stored.
     const file = readFileSync(REAL);
@@ -181,6 +85,13 @@ describe("the real image signed by Apple's codesign", () => {
     const r = await report(file);
     expect(codes(r)).toEqual(["CODESIGN_TRAILER"]);
     expect(r.verified).toEqual({ codeHashes: true, trailer: false });
+  });
+
+  it("with trust roots given, its ad-hoc signature is CODESIGN_UNTRUSTED, not invalid", async () => {
+    const root = readFileSync(join(import.meta.dirname, "fixtures", "trust-root.pem"));
+    const r = await report(new Uint8Array(readFileSync(REAL)), { trustRoots: [root] });
+    expect(codes(r)).toEqual(["CODESIGN_UNTRUSTED"]);
+    expect(r.verified).toEqual({ codeHashes: true, trailer: true });
   });
 
   it("full validation carries the findings; --require-signature only changes unsigned ones", async () => {
@@ -364,110 +275,91 @@ describe("hand-built signatures", () => {
   });
 });
 
-function haveOpenssl(): boolean {
-  try {
-    execFileSync("openssl", ["version"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  }
-}
+describe("code directory versions, extra slots and the paths around them", () => {
+  it("a version 0x20200 directory has a team ID; 0x20300's longer header must fit", () => {
+    const cd = codeDirectory({ codeLimit: 0, codeHash: Buffer.alloc(32), special: new Map() });
+    const team = Buffer.from(cd);
+    team.writeUInt32BE(0x20200, 8);
+    team.writeUInt32BE(52, 48); // the team ID is the identifier's string
+    expect(parseCodeDirectory(team, 0)).toMatchObject({ identifier: "test", teamId: "test" });
+    team.writeUInt32BE(cd.length + 4, 48);
+    expect(() => parseCodeDirectory(team, 0)).toThrow(/team ID offset/);
+    // 0x20300 adds spare3 and codeLimit64 (64 bytes of header): the identifier at 52 is inside it.
+    const v3 = Buffer.from(cd);
+    v3.writeUInt32BE(0x20300, 8);
+    expect(() => parseCodeDirectory(v3, 0)).toThrow(
+      expect.objectContaining({ code: "CODESIGN_MALFORMED" }),
+    );
+  });
 
-describe("CMS signatures (openssl as the oracle)", () => {
-  const have = haveOpenssl();
-  if (!have && process.env.CI) {
-    it("needs openssl under CI", () => {
-      expect(have).toBe(true);
+  it("an alternate CodeDirectory adds its cdhash; an unhashed entitlements blob is CODESIGN_HASH", async () => {
+    const alt = codeDirectory({
+      codeLimit: 0,
+      codeHash: Buffer.alloc(32),
+      special: new Map(),
+      nCodeSlots: 0,
     });
-    return;
-  }
-  it.skipIf(!have)(
-    "reads the signer certificate of a CMS made by openssl over the CodeDirectory",
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "dmg-sig-"));
-      const key = join(dir, "k.pem");
-      const cert = join(dir, "c.pem");
-      execFileSync(
-        "openssl",
-        [
-          "req",
-          "-x509",
-          "-newkey",
-          "rsa:2048",
-          "-nodes",
-          "-keyout",
-          key,
-          "-out",
-          cert,
-          "-days",
-          "30",
-          "-subj",
-          "/CN=Developer ID Application: Test (ABCDE12345)/OU=ABCDE12345/O=Test",
-        ],
-        { stdio: "ignore" },
-      );
-      const unsigned = smallImage().image;
-      // The CodeDirectory is signed: build once ad hoc to learn it, then sign it detached.
-      const adhoc = sign(unsigned);
-      const sb = parseSuperblob(adhoc.subarray(unsigned.length - 512, adhoc.length - 512), 0);
-      const cdBytes = sb.blobs[0].bytes;
-      writeFileSync(join(dir, "cd"), cdBytes);
-      execFileSync(
-        "openssl",
-        [
-          "cms",
-          "-sign",
-          "-binary",
-          "-noattr",
-          "-outform",
-          "DER",
-          "-in",
-          join(dir, "cd"),
-          "-signer",
-          cert,
-          "-inkey",
-          key,
-          "-out",
-          join(dir, "cms.der"),
-        ],
-        { stdio: "ignore" },
-      );
-      const cms = readFileSync(join(dir, "cms.der"));
-      const signed = sign(unsigned, cms);
-      const r = await report(signed);
-      expect(r.findings).toEqual([]);
-      expect(r.adHoc).toBe(false);
-      expect(r.cms?.present).toBe(true);
-      expect(r.cms?.verified).toBe(false);
-      expect(r.cms?.signerCount).toBe(1);
-      expect(r.cms?.signers[0]).toMatchObject({
-        subject: "Developer ID Application: Test (ABCDE12345)",
-        organizationalUnit: "ABCDE12345",
-      });
-      // The oracle: openssl verifies the same CMS over the same CodeDirectory.
-      execFileSync(
-        "openssl",
-        [
-          "cms",
-          "-verify",
-          "-binary",
-          "-inform",
-          "DER",
-          "-in",
-          join(dir, "cms.der"),
-          "-content",
-          join(dir, "cd"),
-          "-CAfile",
-          cert,
-          "-out",
-          "/dev/null",
-        ],
-        { stdio: "ignore" },
-      );
-      // A CMS blob of garbage is CODESIGN_CMS.
-      const junk = sign(unsigned, Buffer.from([0x30, 0x82, 0xff, 0xff, 1, 2]));
-      expect(codes(await report(junk))).toEqual(["CODESIGN_CMS"]);
-      expect(existsSync(dir)).toBe(true);
-    },
-  );
+    const ent = blob(0xfade7171, Buffer.from("<plist/>"));
+    const r = await report(
+      sign(smallImage().image, new Uint8Array(0), "test", [
+        [0x1000, alt],
+        [5, ent],
+      ]),
+    );
+    expect(r.cdHashes).toHaveLength(2);
+    expect(r.cdHashes[1]).toBe(sha256(alt).toString("hex"));
+    expect(r.entitlements).toBe(true);
+    expect(codes(r)).toEqual(["CODESIGN_HASH"]);
+  });
+
+  it("a directory without the trailer's slot is CODESIGN_TRAILER", async () => {
+    const r = await report(
+      sign(smallImage().image, new Uint8Array(0), "test", [], (o) => o.special.delete(6)),
+    );
+    expect(codes(r)).toEqual(["CODESIGN_TRAILER"]);
+    expect(r.verified.trailer).toBe(false);
+  });
+
+  it("a signed range past 1 MiB is hashed in pieces, and a changed byte is still found", async () => {
+    const image = smallImage().image;
+    const k = image.length - 512;
+    // Bytes no table names, between the property list and the trailer: signed all the same.
+    const padded = Buffer.concat([
+      image.subarray(0, k),
+      pattern(1536 * 1024, 3),
+      image.subarray(k),
+    ]);
+    const signed = sign(padded);
+    expect((await report(signed)).findings).toEqual([]);
+    const m = new Uint8Array(signed);
+    m[k + 1024 * 1024 + 5] ^= 1;
+    expect(codes(await report(m))).toEqual(["CODESIGN_HASH"]);
+  });
+
+  it("hashing: SHA-384 has no incremental form; without WebCrypto a digest is CODESIGN_CMS", async () => {
+    expect(incremental(4)).toBeUndefined();
+    vi.stubGlobal("crypto", undefined);
+    try {
+      await expect(digest(2, new Uint8Array(1))).rejects.toMatchObject({ code: "CODESIGN_CMS" });
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
+
+  it("collecting findings: a failure that is not a stop becomes a finding; a stop is thrown", async () => {
+    const got: string[] = [];
+    await collectSignatureFindings(
+      () => Promise.reject(new DmgError("IO_ERROR", "unreadable")),
+      (f) => got.push(f.code),
+      false,
+    );
+    expect(got).toEqual(["IO_ERROR"]);
+    await expect(
+      collectSignatureFindings(
+        () => Promise.reject(new DmgError("ABORTED", "stop")),
+        () => {},
+        false,
+      ),
+    ).rejects.toMatchObject({ code: "ABORTED" });
+  });
 });

@@ -46,6 +46,10 @@ export interface Args {
   verbose: boolean;
   quick: boolean;
   requireSignature: boolean;
+  /** `--trust-roots FILE` (repeatable): certificates the code signature's chain must reach. */
+  trustRootFiles: string[];
+  /** The contents of `trustRootFiles`, read once by main before any image is opened. */
+  trustRoots?: Uint8Array[];
   chunks: boolean;
   /** `--fsync`: flush the output file to disk before renaming it into place. */
   fsync: boolean;
@@ -114,6 +118,7 @@ const FLAGS = new Map<string, FlagSpec>([
   ["--sarif", take((a, v) => Object.assign(a, { sarifFile: v }), ["check"])],
   ["--quick", on((a) => Object.assign(a, { quick: true }), ["check"])],
   ["--require-signature", on((a) => Object.assign(a, { requireSignature: true }), ["check"])],
+  ["--trust-roots", take((a, v) => a.trustRootFiles.push(v), ["check", "info"])],
   ["--chunks", on((a) => Object.assign(a, { chunks: true }), ["info"])],
   ["--fsync", on((a) => Object.assign(a, { fsync: true }), ["extract", "create"])],
   [
@@ -247,6 +252,7 @@ export function parseArgs(argv: readonly string[]): Args {
     verbose: false,
     quick: false,
     requireSignature: false,
+    trustRootFiles: [],
     chunks: false,
     fsync: false,
     headers: [],

@@ -55,6 +55,7 @@ async function checkOne(args: RunArgs, io: Io, input: Input): Promise<Checked> {
     const report = await validateDmg(remote ?? (input.path as string), {
       quick: args.quick,
       requireSignature: args.requireSignature,
+      ...(args.trustRoots ? { trustRoots: args.trustRoots } : {}),
       budget: args.budget,
       password: args.password,
       threads: args.threads,

@@ -45,6 +45,9 @@ Usage:
                                              an http:// or https:// URL (see Remote images)
                                              --require-signature: an image without an
                                              embedded code signature is an error
+                                             --trust-roots FILE (check, info; repeatable):
+                                             certificates (PEM or DER) the signature's
+                                             chain must reach (Apple's are not built in)
   dmg-validate info [--chunks] FILE          trailer, layout, tables and warnings
                                              (--chunks: also every chunk)
   dmg-validate extract FILE OUT              write the whole virtual disk to OUT

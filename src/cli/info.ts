@@ -6,7 +6,9 @@ import { jsonText, sanitize } from "../core/text.js";
 import { KOLY_FLAG_FLATTENED, KOLY_FLAG_INTERNET_ENABLED, type Koly } from "../format/koly.js";
 import type { FileSystemInfo } from "../inspect/fs/identify.js";
 import type { PartitionMap } from "../inspect/partitions.js";
-import type { ChunkInfo, DmgImage } from "../node/index.js";
+import type { CmsCertificate, CmsReport, CmsTrust } from "../inspect/signature/cms.js";
+import type { SignatureReport } from "../inspect/signature/verify.js";
+import type { ChunkInfo, DmgImage, SignatureOptions } from "../node/index.js";
 import { findingJson } from "../report/json.js";
 import type { Args } from "./args.js";
 import { EXIT_OK, exitCodeFor, reportFailure } from "./exit.js";
@@ -150,24 +152,67 @@ async function partitionSection(image: DmgImage): Promise<Section> {
   return { json, text };
 }
 
+/** A certificate of the signature, its strings from the file sanitised. */
+function certificateJson(c: CmsCertificate): CmsCertificate {
+  return {
+    ...c,
+    subject: sanitize(c.subject),
+    issuer: sanitize(c.issuer),
+    ...(c.organizationalUnit === undefined
+      ? {}
+      : { organizationalUnit: sanitize(c.organizationalUnit) }),
+  };
+}
+
 /** The embedded code signature, for JSON (its strings come from the file: sanitised). */
-async function signatureJson(image: DmgImage): Promise<Record<string, unknown>> {
-  const r = await image.signature();
+function signatureJson(r: SignatureReport): Record<string, unknown> {
+  const cms = r.cms && {
+    ...r.cms,
+    signers: r.cms.signers.map(certificateJson),
+    chain: r.cms.chain.map(certificateJson),
+    teamId: r.cms.teamId === undefined ? undefined : sanitize(r.cms.teamId),
+  };
   return {
     ...r,
     identifier: r.identifier === undefined ? undefined : sanitize(r.identifier),
     teamId: r.teamId === undefined ? undefined : sanitize(r.teamId),
+    cms,
     findings: r.findings.map(findingJson),
   };
 }
 
+const TRUST_TEXT: Readonly<Record<CmsTrust, string>> = {
+  trusted: "reaches a trust root",
+  untrusted: "reaches NO trust root",
+  "not-checked": "not checked (no --trust-roots)",
+};
+
+/** The CMS part of the signature, as text lines. */
+function cmsText(cms: CmsReport): string[] {
+  const lines = [`  CMS signature  ${cms.verified ? "verified" : "FAILED"}`];
+  cms.chain.forEach((c, i) => {
+    const kind = c.developerId ? " (Developer ID Application)" : "";
+    lines.push(
+      `  ${i === 0 ? "chain         " : "              "} ${i}: ${sanitize(c.subject)}${kind}`,
+      `                    valid ${c.notBefore} to ${c.notAfter}`,
+    );
+  });
+  if (cms.teamId !== undefined) lines.push(`  signer team    ${sanitize(cms.teamId)}`);
+  const when =
+    cms.checkedAtSource === "signing-time" ? "the signing time" : "now (no signing time)";
+  lines.push(
+    `  dates checked  at ${when}, ${cms.checkedAt}`,
+    `  trust          ${TRUST_TEXT[cms.trust]}`,
+  );
+  return lines;
+}
+
 /** The embedded code signature, as text lines. */
-async function signatureText(image: DmgImage): Promise<string[]> {
-  const r = await image.signature();
+function signatureText(r: SignatureReport): string[] {
   if (!r.signed) return ["signature        none"];
   const yes = (b: boolean) => (b ? "ok" : "FAILED");
   const lines = [
-    `signature        ${r.adHoc ? "ad hoc" : "CMS (not verified by this tool)"}, ${r.hashType ?? "?"}`,
+    `signature        ${r.adHoc ? "ad hoc" : "CMS"}, ${r.hashType ?? "?"}`,
     `  identifier     ${sanitize(r.identifier ?? "")}`,
   ];
   if (r.teamId !== undefined) lines.push(`  team ID        ${sanitize(r.teamId)}`);
@@ -177,10 +222,10 @@ async function signatureText(image: DmgImage): Promise<string[]> {
     `  code hashes    ${yes(r.verified.codeHashes)}`,
     `  trailer hash   ${yes(r.verified.trailer)}`,
   );
-  for (const c of r.cms?.signers ?? []) {
-    lines.push(`  certificate    ${sanitize(c.subject)} (${c.notBefore} to ${c.notAfter})`);
-  }
-  lines.push(`  ticket         ${r.ticket ? "stapled" : "none"}`);
+  if (r.cms) lines.push(...cmsText(r.cms));
+  lines.push(
+    `  ticket         ${r.ticket ? `stapled, ${r.ticketBytes} bytes (not verified)` : "none"}`,
+  );
   for (const f of r.findings) lines.push(`  ${findingLine(f)}`);
   return lines;
 }
@@ -196,6 +241,10 @@ function chunkLine(c: ChunkInfo): string {
     hex(c.offset).padStart(12),
     String(c.length).padStart(10),
   ].join(" ");
+}
+
+function signatureOptions(args: Args): SignatureOptions {
+  return args.trustRoots ? { trustRoots: args.trustRoots } : {};
 }
 
 /** Print what opening one image (a file or a URL) finds. */
@@ -219,7 +268,7 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
       const head = jsonText({
         ...infoJson(file, image),
         partitionMap: partitions.json,
-        signature: await signatureJson(image),
+        signature: signatureJson(await image.signature(signatureOptions(args))),
       });
       if (!args.chunks) {
         await out.line(head);
@@ -235,7 +284,8 @@ export async function runInfo(args: Args, io: Io): Promise<number> {
       }
     } else {
       for (const line of infoText(file, image)) await out.line(line);
-      for (const line of await signatureText(image)) await out.line(line);
+      const signature = await image.signature(signatureOptions(args));
+      for (const line of signatureText(signature)) await out.line(line);
       for (const line of partitions.text) await out.line(line);
       if (args.chunks) {
         await out.line(

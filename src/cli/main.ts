@@ -120,6 +120,9 @@ export async function main(argv: string[], io: Io = processIo()): Promise<number
     }
     // An encrypted image's password: read once, before any image is opened.
     args.password = await resolvePassword(args, io);
+    if (args.trustRootFiles.length > 0) {
+      args.trustRoots = await (await import("./trust.js")).readTrustRoots(args.trustRootFiles);
+    }
     const run = await COMMANDS[args.command]();
     // info, extract and cat read standard input for `-`: a private copy of it, removed after.
     const first = args.operands[0];

@@ -101,6 +101,9 @@ export const ErrorCodes = {
   CODESIGN_HASH: "A code signature hash does not match the bytes it covers",
   CODESIGN_TRAILER: "The code signature's hash of the koly trailer does not match it",
   CODESIGN_CMS: "The code signature's CMS blob is malformed or cannot be checked",
+  CODESIGN_CMS_INVALID: "The code signature's CMS signature does not verify over its CodeDirectory",
+  CODESIGN_UNTRUSTED: "The code signature's certificate chain reaches no trusted root",
+  CODESIGN_EXPIRED: "A certificate of the code signature was not valid at the time checked",
 } as const;
 
 /** A stable error code. */

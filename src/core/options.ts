@@ -149,3 +149,27 @@ function describe(v: unknown): string {
   if (typeof v === "number") return String(v);
   return v === null ? "null" : typeof v;
 }
+
+/** A list of byte arrays (files the caller read), copied; undefined when absent. */
+export function bytesListOption(
+  o: object,
+  key: string,
+  what = "options",
+): Uint8Array[] | undefined {
+  const v = readOption(o, key, what);
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || !v.every((b) => b instanceof Uint8Array)) {
+    throw invalid(`${what}.${key} must be an array of Uint8Array`);
+  }
+  return v.map((b: Uint8Array) => new Uint8Array(b));
+}
+
+/** A valid Date option; undefined when absent. */
+export function dateOption(o: object, key: string, what = "options"): Date | undefined {
+  const v = readOption(o, key, what);
+  if (v === undefined) return undefined;
+  if (!(v instanceof Date) || Number.isNaN(v.getTime())) {
+    throw invalid(`${what}.${key} must be a valid Date`);
+  }
+  return new Date(v.getTime());
+}

@@ -10,7 +10,13 @@
 import type { ContainerInfo } from "../containers/container.js";
 import { DmgError, type Finding } from "../core/errors.js";
 import type { Budget } from "../core/limits.js";
-import { byteCount, optionsObject, readOption } from "../core/options.js";
+import {
+  byteCount,
+  bytesListOption,
+  dateOption,
+  optionsObject,
+  readOption,
+} from "../core/options.js";
 import { checkSignal, Work } from "../core/work.js";
 import type { Koly } from "../format/koly.js";
 import { SECTOR_SIZE } from "../format/types.js";
@@ -27,6 +33,18 @@ import { type ChunkInfo, chunkInfo, type ImageStats, type PartitionTable } from 
 export interface ReadOptions {
   /** Cancels the operation: it then fails with ABORTED (BUDGET_TIME for a timeout signal). */
   signal?: AbortSignal;
+}
+
+/** Options for {@link DmgImage.signature}. */
+export interface SignatureOptions extends ReadOptions {
+  /**
+   * Certificates (DER, or PEM with one or more CERTIFICATE blocks, one array per file) the
+   * signer's chain must reach; without them trust is "not-checked". Apple's roots are not
+   * built in.
+   */
+  trustRoots?: readonly Uint8Array[];
+  /** When the signature states no signing time, certificate dates are checked at this time (default: now). */
+  now?: Date;
 }
 
 let access: ((image: DmgImage) => Session) | undefined;
@@ -225,17 +243,24 @@ export class DmgImage {
   /**
    * The embedded code signature: what it says and whether its hashes match the file's bytes
    * (the file, not the virtual disk) and its trailer. Problems are findings of the report; an
-   * unsigned image has a CODESIGN_UNSIGNED warning. The CMS signature is read for its
-   * certificates and not verified. It gives the event loop a turn between the pieces it
+   * unsigned image has a CODESIGN_UNSIGNED warning. The CMS signature is verified over the
+   * CodeDirectory with WebCrypto, its signer chain reported and, given `trustRoots`, checked
+   * to reach one (CODESIGN_CMS_INVALID, CODESIGN_UNTRUSTED, CODESIGN_EXPIRED). It gives the event loop a turn between the pieces it
    * hashes; `options.signal` stops it (ABORTED, BUDGET_TIME for a timeout).
    *
    * @throws DmgError IO_ERROR when the file cannot be read, or a budget error
    */
-  async signature(options?: ReadOptions): Promise<SignatureReport> {
+  async signature(options?: SignatureOptions): Promise<SignatureReport> {
     const s = this.#s;
+    const o = optionsObject(options, "signature options");
+    const roots = bytesListOption(o, "trustRoots", "signature options");
+    const now = dateOption(o, "now", "signature options");
     // Loaded on first use, like the partition code: reading an image needs neither.
     const { inspectSignature } = await import("../inspect/signature/verify.js");
+    const { parseTrustRoots } = await import("../inspect/signature/cms.js");
     return inspectSignature({
+      ...(roots ? { trustRoots: parseTrustRoots(roots) } : {}),
+      ...(now ? { now } : {}),
       koly: s.koly,
       size: s.source.size,
       read: (offset, length) => readExact(s.source, offset, length, "code signature"),

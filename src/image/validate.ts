@@ -7,7 +7,7 @@ import type { CodecDefaults } from "../codecs/registry.js";
 import { CORE_CODECS } from "../codecs/registry.js";
 import { DmgError, errorFinding, type Finding, warning } from "../core/errors.js";
 import { droppedWarning, FindingList } from "../core/findings.js";
-import { booleanOption, optionsObject, progressOption } from "../core/options.js";
+import { booleanOption, bytesListOption, optionsObject, progressOption } from "../core/options.js";
 import { Work } from "../core/work.js";
 import { CHECKSUM_CRC32, CHECKSUM_NONE, type Checksum, checksumCrc32 } from "../format/checksum.js";
 import { KOLY_FIELD } from "../format/koly.js";
@@ -29,6 +29,11 @@ export interface ValidateOptions extends OpenOptions {
   onProgress?: (done: number, total: number) => void;
   /** Report an image without an embedded code signature as an error (CODESIGN_UNSIGNED). */
   requireSignature?: boolean;
+  /**
+   * Certificates (DER or PEM, one array per file) the code signature's chain must reach: an
+   * unreached root is CODESIGN_UNTRUSTED. Without them the chain's trust is not checked.
+   */
+  trustRoots?: readonly Uint8Array[];
 }
 
 /**
@@ -158,6 +163,7 @@ export async function validateWith(
   const open = resolveOpenOptions(options);
   const o = optionsObject(options);
   const quick = booleanOption(o, "quick", false);
+  const trustRoots = bytesListOption(o, "trustRoots");
   const onProgress = progressOption(o, "onProgress");
   const report = emptyReport(quick);
   const found: Collect = {
@@ -185,7 +191,7 @@ export async function validateWith(
       const required = booleanOption(o, "requireSignature", false);
       try {
         await collectSignatureFindings(
-          () => image.signature({ signal: open.signal }),
+          () => image.signature({ signal: open.signal, ...(trustRoots ? { trustRoots } : {}) }),
           add,
           required,
         );

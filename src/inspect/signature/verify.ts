@@ -6,10 +6,12 @@
  * be known before the signature is made); its other special slots hash the blobs beside it.
  * A notarization ticket, when stapled, is one more blob (slot 0x10002) that no hash covers.
  */
+
+import type { Certificate } from "pkijs";
 import { at, DmgError, errorFinding, type Finding, warning } from "../../core/errors.js";
 import type { Work } from "../../core/work.js";
 import { KOLY_FIELD, KOLY_SIZE, type Koly } from "../../format/koly.js";
-import { type CmsCertificate, readCms } from "./cms.js";
+import type { CmsReport } from "./cms.js";
 import {
   type CodeDirectory,
   CS_ADHOC,
@@ -42,6 +44,10 @@ export interface SignatureInput {
    * gives the loop a turn between pieces and stops when the signal fires.
    */
   work?: Work;
+  /** Roots the signer's chain must reach (parsed by parseTrustRoots); none: not checked. */
+  trustRoots?: readonly Certificate[];
+  /** The time certificates are checked at when the signature states no signing time. */
+  now?: Date;
 }
 
 /** What the embedded code signature says and what checking it found. */
@@ -66,10 +72,12 @@ export interface SignatureReport {
   };
   requirements: boolean;
   entitlements: boolean;
-  /** A notarization ticket is stapled (a blob in slot 0x10002). */
+  /** A notarization ticket is stapled (a blob in slot 0x10002). Its Apple signature is not checked. */
   ticket: boolean;
-  /** The CMS blob; its signature is not verified by this library. */
-  cms?: { present: boolean; verified: false; signerCount: number; signers: CmsCertificate[] };
+  /** Size of the stapled ticket's payload. */
+  ticketBytes?: number;
+  /** The CMS blob: its certificates, chain and what verifying it found. */
+  cms?: CmsReport;
   findings: Finding[];
 }
 
@@ -173,13 +181,17 @@ async function check(input: SignatureInput, r: SignatureReport): Promise<void> {
   r.codeLimit = cd.codeLimit;
   r.identifier = cd.identifier;
   if (cd.teamId !== undefined) r.teamId = cd.teamId;
-  r.cdHashes.push(hex(await digest(cd.hashType, cd.bytes)));
+  const ticket = blobOf(sb, CSSLOT.ticket);
+  r.ticket = ticket !== undefined;
+  if (ticket) r.ticketBytes = ticket.length - BLOB_HEADER;
+  const cdHashes = [await digest(cd.hashType, cd.bytes)];
   for (let t = CSSLOT.alternateCodeDirectoryFirst; t <= CSSLOT.alternateCodeDirectoryLast; t++) {
     const alt = blobOf(sb, t);
     if (!alt) continue;
     const acd = parseCodeDirectory(alt.bytes, sb.fileOffset + alt.offset);
-    r.cdHashes.push(hex(await digest(acd.hashType, acd.bytes)));
+    cdHashes.push(await digest(acd.hashType, acd.bytes));
   }
+  r.cdHashes = cdHashes.map(hex);
   // The signed bytes must end where the signature begins at the latest: a limit past it would
   // make the signature hash itself (impossible to produce) or the trailer twice.
   if (cd.codeLimit > k.codeSignatureOffset) {
@@ -197,15 +209,28 @@ async function check(input: SignatureInput, r: SignatureReport): Promise<void> {
   const payload = cms ? cms.bytes.subarray(BLOB_HEADER) : new Uint8Array(0);
   r.adHoc = payload.length === 0 || (cd.flags & CS_ADHOC) !== 0;
   if (payload.length > 0) {
-    const got = readCms(payload);
-    r.cms = {
-      present: true,
-      verified: false,
-      signerCount: got.signerCount,
-      signers: got.certificates,
-    };
+    // Loaded when a CMS blob is there: the ASN.1 and X.509 code is most of the library's size.
+    const { verifyCms } = await import("./cms.js");
+    const got = await verifyCms(payload, {
+      content: cd.bytes,
+      cdHashes,
+      ...(input.trustRoots ? { trustRoots: input.trustRoots } : {}),
+      ...(input.now ? { now: input.now } : {}),
+    });
+    r.cms = got.report;
+    for (const p of got.problems) r.findings.push(errorFinding(p));
+  } else if (input.trustRoots && input.trustRoots.length > 0) {
+    // Roots were given to require a chain: an ad-hoc signature has none, whoever made it.
+    r.findings.push(
+      errorFinding(
+        new DmgError(
+          "CODESIGN_UNTRUSTED",
+          "the signature is ad hoc: it has no certificate chain to reach the trust roots",
+          sb.fileOffset,
+        ),
+      ),
+    );
   }
-  r.ticket = blobOf(sb, CSSLOT.ticket) !== undefined;
 }
 
 /** The number of code slots must be the number of pages up to the limit. */
