@@ -41,7 +41,7 @@ import {
 const MiB = 1024 * 1024;
 /** Data crosses from a lane to the consumer in slabs of this size, this many per lane. */
 const SLAB = MiB;
-const SLABS = 3;
+const SLABS = 2;
 /** A task is a run of chunks of at most this many decoded bytes (or one larger chunk)... */
 const TASK_BYTES = 4 * MiB;
 /** ...and at most this many chunks. */
@@ -54,7 +54,7 @@ const MIN_SHARE = 8 * MiB;
  * A worker's young generation, kept small: its decoders' big arrays live outside the heap, and
  * the default (up to 3 x 16 MiB of semi-spaces) let each worker hold tens of megabytes.
  */
-const WORKER_YOUNG_MB = 4;
+const WORKER_YOUNG_MB = 2;
 /**
  * A worker's old generation at most: a lane's heap holds ~10 MiB. Past it the worker dies and
  * the consumer decodes the rest itself, as for any lane that fails.
