@@ -23,6 +23,7 @@ import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
 import { SECTOR_SIZE, UDBZ, UDZO, ULMO } from "../src/format/types.js";
+import { GcPacer } from "../src/node/gc-pacer.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 import { chunkKind, type DiskChunk } from "./helpers/arbitraries.js";
 import { assemble, type Built, expectedDisk, type ImageSpec } from "./helpers/prop-build.js";
@@ -314,6 +315,20 @@ describe("threads for every codec", () => {
       expect(Buffer.compare(got.bytes!, expectedDisk(built))).toBe(0);
     }
   }, 60_000);
+});
+
+describe("the collection pacer", () => {
+  it("collects once dead buffers pass its slack, and not while they do not", () => {
+    const pacer = new GcPacer(MiB);
+    expect(pacer.check()).toBe(false);
+    let garbage: Uint8Array[] | undefined = Array.from({ length: 4 }, () => new Uint8Array(MiB));
+    expect(garbage.length).toBe(4);
+    garbage = undefined;
+    expect(pacer.check()).toBe(true);
+    // The next check takes the new floor; without new buffers, no collection follows.
+    expect(pacer.check()).toBe(false);
+    expect(pacer.check()).toBe(false);
+  });
 });
 
 describe("the pool of lanes", () => {
