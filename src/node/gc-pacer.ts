@@ -3,8 +3,8 @@
  * decoders (XZ, LZFSE, bzip2, ADC) allocate their windows and dictionaries per chunk; V8 frees
  * such array buffers only when a full collection runs, and it starts one for array buffers only
  * after 64 MiB more of them than at the last. A 256 MiB extract of 1 MiB LZFSE chunks thus held
- * ~68 MiB of dead buffers per thread (131 MiB resident with one thread); collecting once
- * 3 MiB of them have piled up held it to ~72-79 MiB, for a few milliseconds per collection.
+ * ~68 MiB of dead buffers per thread (129 MiB resident with one thread); collecting once
+ * 3 MiB of them have piled up held it to ~70-77 MiB, for a few milliseconds per collection.
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
