@@ -15,6 +15,10 @@
  *   8  remote: section 1's image served over HTTP from 127.0.0.1 (bench/http-serve.js, a
  *      process of its own): `check` and `check --quick` of its URL (requests and bytes
  *      fetched, as the server counted them), against `check` of the local file
+ *   9  full extract per codec, one table each (zlib, bzip2, XZ, LZFSE; ADC when the writer
+ *      can make it): dmg-validate with one and the default threads, `7zz x -tdmg`, dmg2img,
+ *      and the native decoder of the payloads back to back; every run writes a fresh output
+ *      path, removed and followed by `sync` before the next
  *
  * Wall times are medians of --runs runs, peak RSS is the OS's (GNU time, else getrusage), the
  * page cache is warm, every extracted disk is hashed against the source. It only reports: it
@@ -23,7 +27,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { rmSync, writeFileSync } from "node:fs";
-import { mkdtemp, open, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, open, readdir, readFile, rm, stat } from "node:fs/promises";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -50,7 +54,7 @@ import {
   randomOffsets,
   warm,
 } from "./measure.js";
-import { printTable, toolVersions } from "./table.js";
+import { printCodecTables, printTable, toolVersions } from "./table.js";
 
 const CLI = fileURLToPath(new URL("../bin/dmg-validate.js", import.meta.url));
 const PROBE = fileURLToPath(new URL("./probe.js", import.meta.url));
@@ -83,7 +87,20 @@ const EXTRACTORS = [
   { name: "dmg2img", cmd: "dmg2img", args: (img, out) => ["-i", img, "-o", out] },
 ];
 
-/** Native decoders of concatenated payloads, for section 6. */
+/** Section 9's extractors: ours with one and the default threads, 7-Zip's `x`, dmg2img. */
+const CODEC_EXTRACTORS = [
+  ours(1),
+  ours(),
+  {
+    name: "7zz x -tdmg",
+    cmd: "7zz",
+    args: (img, out) => ["x", "-tdmg", "-y", "-bso0", "-bsp0", `-o${out}`, img],
+    dir: true,
+  },
+  { name: "dmg2img", cmd: "dmg2img", args: (img, out) => ["-i", img, "-o", out] },
+];
+
+/** Native decoders of concatenated payloads, for sections 6 and 9. */
 const BZIP2 = { name: "bzip2 -d", cmd: "bzip2", args: ["-dc"] };
 const XZ = { name: "xz -d", cmd: "xz", args: ["-dc", "-T1"] };
 
@@ -101,7 +118,7 @@ function parseArgs(argv) {
     runs: 3,
     reads: 1000,
     chunks: 1_000_000,
-    only: [1, 2, 3, 4, 5, 6, 7, 8],
+    only: [1, 2, 3, 4, 5, 6, 7, 8, 9],
     baseline: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -120,7 +137,7 @@ function parseArgs(argv) {
         usage(`--size ${value} is out of range`);
     } else if (key === "--only") {
       opts.only = value.split(",").map(Number);
-      if (opts.only.some((n) => !(n >= 1 && n <= 8))) usage(`--only ${value}: sections 1 to 8`);
+      if (opts.only.some((n) => !(n >= 1 && n <= 9))) usage(`--only ${value}: sections 1 to 9`);
     } else if (key === "--baseline") {
       opts.baseline = value;
     } else {
@@ -348,32 +365,11 @@ async function codecRows(ctx, test, image, codec, native) {
     );
   }
   if (native) {
-    const p = await payloads(image.path, image.type, max);
-    const cat = join(ctx.dir, "payloads.bin");
-    const src = await open(image.path);
-    const dst = await open(cat, "w");
-    for (const [off, length] of p.list) {
-      const buf = Buffer.alloc(length);
-      await src.read(buf, 0, length, off);
-      await dst.write(buf);
-    }
-    await src.close();
-    await dst.close();
-    progress(`6: ${native.name} on ${test}`);
-    const m = await measure(
-      ctx.how,
-      findExecutable(native.cmd) ?? native.cmd,
-      [...native.args, cat],
-      {
-        resultFile: join(ctx.dir, "time.txt"),
-      },
-    );
     add(
       native.name,
-      m.ok ? { bytes: p.out, seconds: m.wall, rss: m.rssKiB / 1024 } : { error: m.message },
+      await nativeDecode(ctx, image, native, max),
       "the payloads back to back, whole process",
     );
-    await rm(cat, { force: true });
   }
   if (codec !== "zlib") {
     // What a random read costs where there are no index points inside a chunk: bzip2 decodes
@@ -403,6 +399,108 @@ async function codecRows(ctx, test, image, codec, native) {
       const row = await extractRow(c, 6, image, t);
       rows.push({ ...row, test, check: `whole extract; ${row.check ?? row.note}` });
     }
+  }
+  return rows;
+}
+
+/**
+ * The native decoder `native` over the payloads of `image`'s chunks (up to `max` decoded
+ * bytes) back to back, as a whole process: decoded bytes, wall seconds and peak RSS.
+ */
+async function nativeDecode(ctx, image, native, max) {
+  const p = await payloads(image.path, image.type, max);
+  const cat = join(ctx.dir, "payloads.bin");
+  const src = await open(image.path);
+  const dst = await open(cat, "w");
+  for (const [off, length] of p.list) {
+    const buf = Buffer.alloc(length);
+    await src.read(buf, 0, length, off);
+    await dst.write(buf);
+  }
+  await src.close();
+  await dst.close();
+  progress(`${native.name} on ${image.name}`);
+  const m = await measure(
+    ctx.how,
+    findExecutable(native.cmd) ?? native.cmd,
+    [...native.args, cat],
+    {
+      resultFile: join(ctx.dir, "time.txt"),
+    },
+  );
+  await rm(cat, { force: true });
+  return m.ok ? { bytes: p.out, seconds: m.wall, rss: m.rssKiB / 1024 } : { error: m.message };
+}
+
+/** What `tool` wrote at `out`: the one file (a directory of one file for 7-Zip's `x`), hashed. */
+async function outputOf(out, dir) {
+  if (!dir) return hashFile(out);
+  const files = (await readdir(out, { recursive: true, withFileTypes: true })).filter((e) =>
+    e.isFile(),
+  );
+  if (files.length !== 1) return { sha256: `${files.length} files`, size: 0 };
+  return hashFile(join(files[0].parentPath ?? files[0].path, files[0].name));
+}
+
+/**
+ * Section 9: `tool` extracting `image` `ctx.runs` times, each run to a new output path that
+ * is removed, then `sync`, before the next (no run writes over a file a run before left).
+ */
+async function freshExtractRow(ctx, image, tool) {
+  const row = { section: 9, test: image.name, tool: tool.name };
+  const bin = tool.cmd.includes("/") ? tool.cmd : findExecutable(tool.cmd);
+  if (!bin) return { ...row, note: "not installed" };
+  const walls = [];
+  const rss = [];
+  await warm(image.path);
+  for (let r = 1; r <= ctx.runs; r++) {
+    progress(`9: ${tool.name} on ${image.name}, run ${r}/${ctx.runs}`);
+    const out = join(ctx.dir, `fresh-${r}-${walls.length}-${tool.name.replace(/\W+/g, "-")}`);
+    spawnSync("sync");
+    const m = await measure(ctx.how, bin, tool.args(image.path, out), {
+      resultFile: join(ctx.dir, "time.txt"),
+    });
+    const got = m.ok ? await outputOf(out, tool.dir).catch(() => undefined) : undefined;
+    await rm(out, { recursive: true, force: true });
+    spawnSync("sync");
+    if (!m.ok || !Number.isFinite(m.wall)) return { ...row, note: `refused: ${m.message}` };
+    // dmg2img skips chunks of codecs it does not know (XZ; LZFSE unless built with it).
+    if (got?.size === 0) return { ...row, note: "wrote no data: does not read this codec" };
+    walls.push(m.wall);
+    rss.push(m.rssKiB / 1024);
+    if (got?.sha256 !== image.sha256) row.check = `OUTPUT DIFFERS (${got?.sha256 ?? "none"})`;
+  }
+  const wall = median(walls);
+  return {
+    ...row,
+    wall,
+    rate: image.size / 1e6 / wall,
+    unit: "MB/s",
+    rss: median(rss),
+    check: row.check ?? "output ok",
+  };
+}
+
+/** Section 9 for one image: every extractor, then the native decoder where there is one. */
+async function codecTableRows(ctx, image, native) {
+  const rows = [];
+  for (const tool of CODEC_EXTRACTORS) rows.push(await freshExtractRow(ctx, image, tool));
+  if (native) {
+    const r = await nativeDecode(ctx, image, native, image.size);
+    rows.push(
+      r.error
+        ? { section: 9, test: image.name, tool: native.name, note: `failed: ${r.error}` }
+        : {
+            section: 9,
+            test: image.name,
+            tool: `${native.name} (payloads)`,
+            wall: r.seconds,
+            rate: r.bytes / 1e6 / r.seconds,
+            unit: "MB/s",
+            rss: r.rss,
+            check: "the payloads back to back, output discarded",
+          },
+    );
   }
   return rows;
 }
@@ -518,11 +616,11 @@ async function main() {
       UDBZ,
     );
     const many = img("many chunks", "many.dmg", `${opts.chunks} one-sector zero chunks`);
-    if (want(1, 6, 8)) await makeImage(small, (p) => writeImage(disk, small.path, 2048, p));
+    if (want(1, 6, 8, 9)) await makeImage(small, (p) => writeImage(disk, small.path, 2048, p));
     if (want(2, 4)) await makeImage(big, (p) => writeImage(disk, big.path, 511952, p));
     if (want(4)) await makeImage(mid, (p) => writeImage(disk, mid.path, 131072, p));
     const haveBzip2 = findExecutable("bzip2") !== undefined;
-    if (want(3, 6) && haveBzip2)
+    if (want(3, 6, 9) && haveBzip2)
       await makeImage(bz, (p) => writeToolImage(disk, bz.path, TOOLS.bzip2, p));
     // Section 6's other codecs: images of at most 256 MiB (the same content, cut shorter).
     const disk6 = size > 256 * MIB ? syntheticDisk(256 * MIB) : disk;
@@ -546,9 +644,11 @@ async function main() {
       ULFO,
     );
     const haveXz = findExecutable("xz") !== undefined;
-    if (want(6)) {
+    if (want(6, 9)) {
       await makeImage(lzvn, (p) => writeImage(disk6, lzvn.path, 2048, p, "lzfse"));
       if (haveXz) await makeImage(xz, (p) => writeToolImage(disk6, xz.path, TOOLS.xz, p));
+    }
+    if (want(6)) {
       const chunk = await appleLzfseChunk();
       const count = Math.max(1, Math.floor(disk6.size / chunk.raw.length));
       const h = createHash("sha256");
@@ -587,11 +687,24 @@ async function main() {
         rows.push({ section: 6, test: xz.name, tool: "-", note: "no system xz to make the image" });
     }
     if (want(8)) rows.push(...(await remoteRows(ctx, small)));
+    const codecRowsByTable = [];
+    if (want(9)) {
+      const whole = (image) => ({ ...image, size, sha256: ctx.expected });
+      codecRowsByTable.push(await codecTableRows(ctx, whole(small)));
+      if (haveBzip2) codecRowsByTable.push(await codecTableRows(ctx, whole(bz), BZIP2));
+      if (haveXz) codecRowsByTable.push(await codecTableRows(ctx, xz, XZ));
+      codecRowsByTable.push(await codecTableRows(ctx, lzvn));
+      // The writer encodes zlib, raw and LZFSE; no tool here makes ADC images.
+      codecRowsByTable.push([
+        { section: 9, test: "ADC chunks", tool: "-", note: "the writer cannot make ADC images" },
+      ]);
+    }
     const hostile = want(7) ? await hostileSection(ctx) : undefined;
     progress("");
     console.log(`load average at end: ${loadavg()}`);
     console.log("");
-    printTable(rows);
+    if (rows.length > 0) printTable(rows);
+    if (codecRowsByTable.length > 0) printCodecTables(codecRowsByTable);
     if (hostile) console.log(`\n${hostile}`);
   } finally {
     cleanup();

@@ -140,3 +140,32 @@ function printTargets(rows) {
     );
   }
 }
+
+/**
+ * Section 9: one table per codec (each element of `tables` is one codec's rows), ratios
+ * against 7-Zip's wall time.
+ */
+export function printCodecTables(tables) {
+  console.log("");
+  console.log(
+    "9. full extract per codec: medians of the runs, each to a fresh output path (removed, then sync, between runs)",
+  );
+  for (const rows of tables) {
+    const zz = rows.find((r) => r.tool === "7zz x -tdmg" && r.wall);
+    console.log("");
+    console.log(`${rows[0]?.test}:`);
+    console.log("");
+    console.log("| tool | wall | MB/s | peak RSS MiB | vs 7zz | check |");
+    console.log("| --- | ---: | ---: | ---: | ---: | --- |");
+    for (const r of rows) {
+      if (r.note) {
+        console.log(`| ${r.tool} | | | | | ${r.note} |`);
+        continue;
+      }
+      const vs = zz ? `${fmt(r.wall / zz.wall, 2)}x` : "";
+      console.log(
+        `| ${r.tool} | ${fmt(r.wall, 2)} s | ${fmt(r.rate, 0)} | ${fmt(r.rss, 1)} | ${vs} | ${r.check ?? ""} |`,
+      );
+    }
+  }
+}

@@ -6,7 +6,7 @@
  * Worker threads run the built module (dist/), so this suite builds it when it is stale and
  * loads the library from there.
  */
-import { spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import {
   existsSync,
   mkdtempSync,
@@ -22,11 +22,13 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
-import { SECTOR_SIZE, UDBZ, UDZO } from "../src/format/types.js";
+import { SECTOR_SIZE, UDBZ, UDZO, ULMO } from "../src/format/types.js";
+import { GcPacer } from "../src/node/gc-pacer.js";
 import { writeDmgBytes } from "../src/write/writer.js";
 import { chunkKind, type DiskChunk } from "./helpers/arbitraries.js";
-import { assemble, expectedDisk, type ImageSpec } from "./helpers/prop-build.js";
+import { assemble, type Built, expectedDisk, type ImageSpec } from "./helpers/prop-build.js";
 import { bzip2, fillContent, haveBzip2 } from "./helpers/prop-payloads.js";
+import { requireTool } from "./helpers/reference.js";
 
 type Lib = typeof import("../src/node/index.js");
 type Parallel = typeof import("../src/node/parallel/parallel.js");
@@ -245,6 +247,90 @@ describe("parallel extraction", () => {
   }, 60_000);
 });
 
+/** `count` 512 KiB chunks of `kind` (XZ by the system `xz`, as hdiutil writes it). */
+function codecImage(kind: string, count = 8): Built {
+  const chunks = Array.from({ length: count }, (_, c) => {
+    if (kind !== "xz") return chunk(kind, 1024, 40 + c);
+    const data = fillContent(
+      {
+        seed: 40 + c,
+        parts: [
+          ["text", 3],
+          ["random", 1],
+        ],
+      },
+      1024 * 512,
+    );
+    const payload = execFileSync("xz", ["-c", "-6", "--check=none"], { input: data });
+    return { type: ULMO, sectors: 1024, data, payload: new Uint8Array(payload) };
+  });
+  const tables = [{ name: kind, dataOffset: 0, checksum: true, chunks }];
+  return assemble({ layout: "xml", tables, dataForkChecksum: true, masterChecksum: true });
+}
+
+describe("threads for every codec", () => {
+  it.for(["zlib", "bzip2", "xz", "lzfse", "adc"])(
+    "%s: the same bytes with 1 and 2 threads",
+    { timeout: 60_000 },
+    async (kind, t) => {
+      if (kind === "bzip2" || kind === "xz") requireTool(kind, t);
+      const built = codecImage(kind);
+      const path = file(`codec-${kind}.dmg`, built.image);
+      const want = expectedDisk(built);
+      for (const threads of [1, 2]) {
+        const got = await extract(path, threads);
+        expect(got.error).toBeUndefined();
+        expect(Buffer.compare(got.bytes!, want)).toBe(0);
+      }
+    },
+  );
+
+  it("counts each worker thread in the budget, and starts no pool a small budget cannot pay", async () => {
+    // Two lanes need three shares of 8 MiB and one worker thread's heap.
+    expect(parallel.lanesFor(32 * MiB, 2)).toBe(2);
+    expect(parallel.lanesFor(32 * MiB - 1, 2)).toBeLessThan(2);
+    expect(parallel.lanesFor(48 * MiB, 4)).toBe(3);
+    // 12 MiB of disk: three tasks, enough for two lanes.
+    const built = codecImage("adc", 24);
+    const path = file("budget-lanes.dmg", built.image);
+    for (const maxWorkingMemory of [20 * MiB, 32 * MiB]) {
+      const image = await lib.openDmg(path, { budget: { maxWorkingMemory } });
+      try {
+        const s = imageModule.sessionOf(image);
+        const pool = parallel.ChunkPool.start(s, { threads: 2, mode: "data" });
+        if (maxWorkingMemory < 32 * MiB) expect(pool).toBeUndefined();
+        else {
+          expect(pool).toBeDefined();
+          // The lanes' shares and the worker's heap are held, within the budget.
+          expect(s.memory.used).toBeGreaterThanOrEqual(parallel.WORKER_COST + 16 * MiB);
+          expect(s.memory.used).toBeLessThanOrEqual(maxWorkingMemory);
+          await pool!.close();
+        }
+        expect(s.memory.used).toBeLessThan(8 * MiB);
+      } finally {
+        await image.close();
+      }
+      // Refused lanes or not, two threads give the disk.
+      const got = await extract(path, 2, { maxWorkingMemory });
+      expect(Buffer.compare(got.bytes!, expectedDisk(built))).toBe(0);
+    }
+  }, 60_000);
+});
+
+describe("the collection pacer", () => {
+  it("collects once dead buffers pass its slack, and not while they do not", () => {
+    const pacer = new GcPacer(MiB);
+    expect(pacer.check()).toBe(false);
+    let garbage: Uint8Array[] | undefined = Array.from({ length: 4 }, () => new Uint8Array(MiB));
+    expect(garbage.length).toBe(4);
+    garbage = undefined;
+    expect(pacer.check()).toBe(true);
+    // The next check takes the new floor; without new buffers, no collection follows.
+    expect(pacer.check()).toBe(false);
+    expect(pacer.check()).toBe(false);
+  });
+});
+
 describe("the pool of lanes", () => {
   it.each(["crc", "data"] as const)(
     "hands over every chunk in disk order (%s)",
@@ -376,6 +462,26 @@ describe.runIf(haveBzip2())("cancellation of parallel decoding", () => {
     },
     60_000,
   );
+
+  it("an extract aborted while lanes decode bzip2 leaves no output and no temporary file", async () => {
+    const path = file("slow-extract.dmg", slowImage());
+    const outDir = mkdtempSync(join(dir, "abort-"));
+    const out = join(outDir, "disk.raw");
+    const controller = new AbortController();
+    // Abort once the first chunk is written: the lanes are then in the 8 MiB bzip2 chunk.
+    const onProgress = (done: number) => {
+      if (done > 0) controller.abort();
+    };
+    const run = lib.extractDmg(path, out, {
+      threads: 2,
+      threadStart: "always",
+      signal: controller.signal,
+      onProgress,
+    });
+    await expect(run).rejects.toMatchObject({ code: "ABORTED" });
+    expect(controller.signal.aborted).toBe(true);
+    expect(readdirSync(outDir)).toEqual([]);
+  }, 60_000);
 
   it("a lane in this thread stops in the middle of a chunk", async () => {
     const bytes = slowImage();

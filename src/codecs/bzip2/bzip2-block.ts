@@ -37,7 +37,7 @@ export class Block {
   private readonly byteCount = new Int32Array(256);
 
   /** A block decoder for block size digit `level` (1-9): 100k x level symbols at most. */
-  constructor(level: number) {
+  constructor(readonly level: number) {
     this.blockMax = 100_000 * level;
     this.tt = new Uint32Array(this.blockMax);
   }

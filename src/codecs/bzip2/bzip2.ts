@@ -33,6 +33,20 @@ const POINT_BYTES = 128;
 
 const EMPTY = new Uint8Array(0);
 
+/**
+ * A closed cursor's arrays, for the image's next bzip2 cursor (see InputBuffers.takeState):
+ * the input window, the output piece and the block decoder of the level it last used.
+ */
+class Spare {
+  constructor(
+    readonly win: Uint8Array,
+    readonly out: Uint8Array,
+    readonly block: Block | undefined,
+  ) {}
+}
+
+const isSpare = (s: object): s is Spare => s instanceof Spare;
+
 /** A block start: where its magic begins, the stream CRC of the blocks before, the level. */
 class BlockStart {
   constructor(
@@ -62,6 +76,10 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
   private level = 0;
   private streamCrc = 0;
   private readonly out: Uint8Array;
+  /** A spare block decoder, used when the stream's level is the one it was made for. */
+  private spareBlock: Block | undefined;
+  /** A step is running (it may be waiting for input): its arrays are still in use. */
+  private stepping = false;
 
   /** A cursor from the chunk start, or from block start `from` at decoded `position`. */
   constructor(
@@ -73,19 +91,27 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     ctx.memory.acquire(WINDOW + OUT_PIECE + TABLES_BYTES, "bzip2 input window, output and tables");
     this.held = WINDOW + OUT_PIECE + TABLES_BYTES;
     try {
-      this.input = new ChunkInput(ctx);
+      // Each piece is copied into the window at once: the input can reuse one buffer.
+      this.input = new ChunkInput(ctx, INPUT_PIECE, true);
     } catch (e) {
       this.close();
       throw e;
     }
-    this.win = new Uint8Array(WINDOW);
-    this.out = new Uint8Array(OUT_PIECE);
+    const spare = ctx.buffers?.takeState("bzip2", isSpare);
+    this.win = spare?.win ?? new Uint8Array(WINDOW);
+    this.out = spare?.out ?? new Uint8Array(OUT_PIECE);
+    this.spareBlock = spare?.block;
   }
 
   next(max: number): Promise<Uint8Array> {
     return guardedNext(this, "bzip2", max, async (n) => {
-      if (!this.block) await (this.from ? this.seek(this.from) : this.readStreamHeader());
-      return this.step(n);
+      this.stepping = true;
+      try {
+        if (!this.block) await (this.from ? this.seek(this.from) : this.readStreamHeader());
+        return await this.step(n);
+      } finally {
+        this.stepping = false;
+      }
     });
   }
 
@@ -131,7 +157,10 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     this.ctx.memory.acquire(BLOCK_BYTES_PER_LEVEL * level, "bzip2 block buffer");
     this.held += BLOCK_BYTES_PER_LEVEL * level;
     this.level = level;
-    this.block = new Block(level);
+    const spare = this.spareBlock;
+    this.spareBlock = undefined;
+    // Every block overwrites the block array entries it uses: a spare one needs no clearing.
+    this.block = spare?.level === level ? spare : new Block(level);
   }
 
   /** Resume at a block start an earlier cursor offered. */
@@ -175,6 +204,8 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     const left = this.end - this.pos + this.input.left;
     if (left > 0) this.fail("DECODE_TRAILING", `${left} bytes follow the end of the bzip2 stream`);
     this.done = true;
+    // Nothing of this step is pending any more: the arrays can go to the next cursor.
+    this.stepping = false;
     this.close();
     return EMPTY;
   }
@@ -221,7 +252,14 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     this.input?.close();
     this.ctx.memory.release(this.held);
     this.held = 0;
-    this.block?.free();
+    const block = this.block ?? this.spareBlock;
+    this.block = this.spareBlock = undefined;
+    if (block) block.active = false;
+    // The window is unset when the input could not be had (the constructor failed); a cursor
+    // closed while a step waits for input keeps its arrays, which that step still writes.
+    if (this.win && this.ctx.buffers && !this.stepping) {
+      this.ctx.buffers.giveState("bzip2", new Spare(this.win, this.out, block));
+    } else block?.free();
   }
 }
 

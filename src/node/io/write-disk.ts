@@ -8,6 +8,7 @@ import { isCompressed, isZeroFill, SECTOR_SIZE, UDZO } from "../../format/types.
 import { ImageReader } from "../../image/reader.js";
 import { operationMeter, type Session } from "../../image/session.js";
 import type { ByteSink } from "../../write/writer.js";
+import { threadPacer } from "../gc-pacer.js";
 import type { ChunkPool, Taken } from "../parallel/parallel.js";
 import { nativeZlibCodec } from "../zlib/native-zlib-codec.js";
 import { SINK_BUFFER } from "./file-sink.js";
@@ -67,6 +68,7 @@ export async function writeDisk(
   const { threads, onProgress, work } = options;
   const wanted = threads > 1 && (options.start === "always" || workersMayPay(s, threads));
   let pool: ChunkPool | undefined;
+  const pacer = threadPacer();
   let done = 0;
   const write = async (piece: Uint8Array) => {
     await out.write(piece);
@@ -97,6 +99,8 @@ export async function writeDisk(
       for await (const piece of reader.chunkPieces(i, got.from, size, meter, work)) {
         await write(piece);
       }
+      // The chunk's decoder is garbage now: keep such garbage bounded (see gc-pacer.ts).
+      pacer.check();
     }
   } finally {
     reader.close();

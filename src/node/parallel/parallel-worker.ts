@@ -17,6 +17,7 @@ import type { ChunkIndex } from "../../image/chunk-index.js";
 import type { ForkCrc } from "../../image/fork-crc.js";
 import { ImageReader } from "../../image/reader.js";
 import type { ByteSource } from "../../sources/source.js";
+import { threadPacer } from "../gc-pacer.js";
 
 /** Fields of each chunk of a task, in this order, in {@link Task.chunks}. */
 export const TASK_FIELDS = 7; // chunk index, type, table, entry in table, sectors, offset, length
@@ -207,6 +208,7 @@ export class Lane {
     };
     const reader = new ImageReader({ ...this.deps, source: tapped, index });
     const meter = new DecompressMeter(UNLIMITED);
+    const pacer = threadPacer();
     for (let j = 0; j < index.count && !this.stopped; j++) {
       const chunk = task.chunks[j * TASK_FIELDS];
       const before = meter.total;
@@ -231,6 +233,8 @@ export class Lane {
         this.record(chunk, FAILED, 0, meter.total - before, -1);
         if (this.config.mode === "data") break;
       }
+      // Each chunk's decoder leaves its buffers behind: keep the thread's garbage bounded.
+      pacer.check();
     }
     this.flush(task.id, true);
   }

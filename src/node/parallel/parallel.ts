@@ -4,9 +4,12 @@
  * image file itself, plus one lane in the calling thread. The consumer takes each chunk's bytes
  * or CRC32 strictly in disk order, so output and errors are those of a single thread.
  *
- * Memory: the image's working-memory budget is split evenly between the lanes and the consumer
- * (each lane decodes with a meter of its share, its slabs included); the lanes' shares are
- * reserved in the image's meter while the pool runs. Anything a lane cannot do as one thread
+ * Memory: each worker thread's own heap is counted first (a fixed cost per thread, its young
+ * generation held small by resource limits); the rest of the image's working-memory budget is
+ * split evenly between the lanes and the consumer (each lane decodes with a meter of its share,
+ * its slabs included). Both are reserved in the image's meter while the pool runs; a budget
+ * that cannot pay for two lanes starts no pool. Each thread collects its decoders' garbage
+ * once it passes a few megabytes (gc-pacer.ts). Anything a lane cannot do as one thread
  * would (its share is too small for a chunk, a worker dies, the file changed) makes the pool
  * stop; the consumer then decodes the rest itself with the whole budget, from the exact byte
  * where the lane stopped.
@@ -40,7 +43,7 @@ import {
 const MiB = 1024 * 1024;
 /** Data crosses from a lane to the consumer in slabs of this size, this many per lane. */
 const SLAB = MiB;
-const SLABS = 3;
+const SLABS = 2;
 /** A task is a run of chunks of at most this many decoded bytes (or one larger chunk)... */
 const TASK_BYTES = 4 * MiB;
 /** ...and at most this many chunks. */
@@ -49,6 +52,34 @@ const TASK_CHUNKS = 4096;
 const MAX_LANE_FAILURES = 64;
 /** A lane's share of the budget must hold its slabs and a decoder. */
 const MIN_SHARE = 8 * MiB;
+/**
+ * A worker's young generation, kept small: its decoders' big arrays live outside the heap, and
+ * the default (up to 3 x 16 MiB of semi-spaces) let each worker hold tens of megabytes.
+ */
+const WORKER_YOUNG_MB = 2;
+/**
+ * A worker's old generation at most: a lane's heap holds ~10 MiB. Past it the worker dies and
+ * the consumer decodes the rest itself, as for any lane that fails.
+ */
+const WORKER_OLD_MB = 48;
+/**
+ * What a worker thread costs beyond its share, counted in the budget: its young generation and
+ * the isolate's own heap and code (measured at ~6 MiB resident over a thread that decodes).
+ */
+export const WORKER_COST = 8 * MiB;
+
+/**
+ * How many lanes a budget of `budget` bytes pays for, at most `wanted`: each lane needs a share
+ * of at least {@link MIN_SHARE}, the consumer one more, and each lane but the consumer's own a
+ * worker thread ({@link WORKER_COST}). Below two the pool does not start.
+ *
+ * @internal
+ */
+export function lanesFor(budget: number, wanted: number): number {
+  let lanes = wanted;
+  while (lanes >= 2 && (lanes + 1) * MIN_SHARE + (lanes - 1) * WORKER_COST > budget) lanes--;
+  return lanes;
+}
 
 export { defaultThreads } from "./threads.js";
 
@@ -200,17 +231,27 @@ export class ChunkPool {
     const { order, starts, taskOf } = planTasks(index, options.from ?? 0, left);
     const budget = s.budget.maxWorkingMemory;
     const script = builtModule("./parallel-thread.js", import.meta.url);
-    // One share per lane, and one left to the consumer for what it does itself.
-    const lanes = Math.min(options.threads, Math.floor(budget / MIN_SHARE) - 1, starts.length);
+    // One share per lane, one left to the consumer for what it does itself, and each worker's
+    // own heap: a budget too small for two lanes starts none rather than exceed it.
+    const lanes = lanesFor(budget, Math.min(options.threads, starts.length));
     if (!script || !(lanes >= 2)) return undefined;
-    const share = Math.floor(budget / (lanes + 1));
+    const workers = (lanes - 1) * WORKER_COST;
+    const share = Math.floor((budget - workers) / (lanes + 1));
     try {
-      memory.acquire(lanes * share, "parallel decoding lanes");
+      memory.acquire(lanes * share + workers, "parallel decoding lanes and their threads");
     } catch {
       return undefined;
     }
     const window = options.mode === "data" ? lanes : 4 * lanes;
-    const pool = new ChunkPool(index, order, starts, taskOf, memory, lanes * share, window);
+    const pool = new ChunkPool(
+      index,
+      order,
+      starts,
+      taskOf,
+      memory,
+      lanes * share + workers,
+      window,
+    );
     // A deadline or a cancellation stops the lanes even while the consumer is elsewhere
     // (writing, decoding a chunk itself): no thread goes on decoding for an ended operation.
     pool.signal = options.signal;
@@ -227,7 +268,13 @@ export class ChunkPool {
       } else {
         const start: LaneStart = { lane: "dmg-validate", ...file, config };
         try {
-          const worker = startWorker(script, { workerData: start });
+          const worker = startWorker(script, {
+            workerData: start,
+            resourceLimits: {
+              maxYoungGenerationSizeMb: WORKER_YOUNG_MB,
+              maxOldGenerationSizeMb: WORKER_OLD_MB,
+            },
+          });
           worker.on("message", (m: Batch | LaneFatal) => pool.receive(slot, m));
           worker.on("error", () => pool.laneDied(slot));
           worker.on("exit", () => pool.laneDied(slot));
