@@ -41,6 +41,7 @@ type Codecs = typeof import("../src/node/zlib/native-zlib-codec.js");
 type Limits = typeof import("../src/core/limits.js");
 type Input = typeof import("../src/codecs/input.js");
 type Sources = typeof import("../src/sources/source.js");
+type Pacer = typeof import("../src/node/gc-pacer.js");
 
 const ROOT = join(import.meta.dirname, "..");
 const MiB = 1024 * 1024;
@@ -56,6 +57,7 @@ let codecs: Codecs;
 let limits: Limits;
 let input: Input;
 let sources: Sources;
+let pacerModule: Pacer;
 
 /** Newest modification time of the sources. */
 function newest(d: string): number {
@@ -85,6 +87,7 @@ beforeAll(async () => {
   limits = await load("core", "limits.js");
   input = await load("codecs", "input.js");
   sources = await load("sources", "source.js");
+  pacerModule = await load("node", "gc-pacer.js");
 }, 120_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -329,6 +332,25 @@ describe("the collection pacer", () => {
     expect(pacer.check()).toBe(false);
     expect(pacer.check()).toBe(false);
   });
+
+  it("collects in the command's own process, never in a library caller's thread", async () => {
+    const path = file("pacer.dmg", codecImage("lzfse", 24).image);
+    const pacer = pacerModule.threadPacer();
+    const before = pacer.checks;
+    await lib.extractDmg(path, join(dir, "pacer.raw"), { threads: 1 });
+    expect(pacer.checks).toBe(before);
+    const image = await lib.openDmg(path);
+    try {
+      const out = new disk.OverlappedWriter({ write: async () => {} });
+      const s = imageModule.sessionOf(image);
+      await disk.writeDisk(s, out, { threads: 1, work: new work.Work(), collectGarbage: true });
+      await out.end();
+    } finally {
+      await image.close();
+    }
+    // Consulted after each of the 24 chunks.
+    expect(pacer.checks - before).toBe(24);
+  }, 60_000);
 });
 
 describe("the pool of lanes", () => {

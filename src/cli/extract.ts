@@ -87,7 +87,8 @@ export async function runExtract(args: RunArgs, io: Io): Promise<number> {
         const threads = args.threads ?? defaultThreads();
         const onProgress = (n: number) => progress.update(n, image.size);
         const work = new Work(signal);
-        await writeDisk(sessionOf(image), out, { threads, onProgress, work });
+        // The command owns its process: it may collect decoders' garbage as it goes.
+        await writeDisk(sessionOf(image), out, { threads, onProgress, work, collectGarbage: true });
         await out.end();
       } finally {
         await out.settle();

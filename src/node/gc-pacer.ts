@@ -59,11 +59,15 @@ export class GcPacer {
   private floor = external();
   /** A collection ran at the last check: its buffers may still be being freed. */
   private settling = false;
+  /** Times this pacer was consulted, and collections it ran. */
+  checks = 0;
+  collections = 0;
 
   constructor(private readonly slack = GC_SLACK) {}
 
   /** Collect now if the decoders' garbage has passed the slack; true when it did. */
   check(): boolean {
+    this.checks++;
     const now = external();
     if (this.settling) {
       // The engine frees collected buffers in the background: the new floor is taken one
@@ -80,6 +84,7 @@ export class GcPacer {
       return false;
     }
     gc();
+    this.collections++;
     this.settling = true;
     return true;
   }

@@ -47,6 +47,13 @@ export interface DiskWriteOptions {
   onProgress?: (done: number) => void;
   /** The operation's pace and cancellation. */
   work: Work;
+  /**
+   * Run a full collection of this thread's heap whenever decoders' garbage piles up (see
+   * gc-pacer.ts): for a process that does nothing else, the CLI. Never for the library's
+   * callers: a full collection of a server's large heap would hold its event loop far longer
+   * than the memory is worth (attack class 39).
+   */
+  collectGarbage?: boolean;
 }
 
 /**
@@ -68,7 +75,7 @@ export async function writeDisk(
   const { threads, onProgress, work } = options;
   const wanted = threads > 1 && (options.start === "always" || workersMayPay(s, threads));
   let pool: ChunkPool | undefined;
-  const pacer = threadPacer();
+  const pacer = options.collectGarbage ? threadPacer() : undefined;
   let done = 0;
   const write = async (piece: Uint8Array) => {
     await out.write(piece);
@@ -79,7 +86,12 @@ export async function writeDisk(
     // The lanes' code is loaded only when they start (zlib on two cores decodes here).
     if (wanted) {
       const { ChunkPool } = await import("../parallel/parallel.js");
-      pool = ChunkPool.start(s, { threads, mode: "data", signal: work.signal });
+      pool = ChunkPool.start(s, {
+        threads,
+        mode: "data",
+        signal: work.signal,
+        collectGarbage: options.collectGarbage,
+      });
     }
     for (let i = 0; i < index.count; i++) {
       await work.pace(index.offset[i]);
@@ -100,7 +112,7 @@ export async function writeDisk(
         await write(piece);
       }
       // The chunk's decoder is garbage now: keep such garbage bounded (see gc-pacer.ts).
-      pacer.check();
+      pacer?.check();
     }
   } finally {
     reader.close();

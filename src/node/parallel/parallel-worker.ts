@@ -64,6 +64,11 @@ export interface LaneConfig {
   memory: number;
   slab: number;
   slabs: number;
+  /**
+   * Collect the thread's garbage as chunks are decoded (gc-pacer.ts): always in a worker lane
+   * (its own small heap), in the calling thread only when its process does nothing else.
+   */
+  collectGarbage?: boolean;
 }
 
 /** What a worker lane is started with. */
@@ -208,7 +213,7 @@ export class Lane {
     };
     const reader = new ImageReader({ ...this.deps, source: tapped, index });
     const meter = new DecompressMeter(UNLIMITED);
-    const pacer = threadPacer();
+    const pacer = this.config.collectGarbage ? threadPacer() : undefined;
     for (let j = 0; j < index.count && !this.stopped; j++) {
       const chunk = task.chunks[j * TASK_FIELDS];
       const before = meter.total;
@@ -234,7 +239,7 @@ export class Lane {
         if (this.config.mode === "data") break;
       }
       // Each chunk's decoder leaves its buffers behind: keep the thread's garbage bounded.
-      pacer.check();
+      pacer?.check();
     }
     this.flush(task.id, true);
   }

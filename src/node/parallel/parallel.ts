@@ -222,6 +222,8 @@ export class ChunkPool {
       from?: number;
       decompressed?: number;
       signal?: AbortSignal;
+      /** The calling thread's lane collects garbage too (see LaneConfig). */
+      collectGarbage?: boolean;
     },
   ): ChunkPool | undefined {
     const { index, memory, source } = s;
@@ -262,11 +264,15 @@ export class ChunkPool {
       if (k === 0) {
         slot.local = new Lane(
           { source, memory: new MemoryMeter(share), codecs: s.codecs, buffers: new InputBuffers() },
-          config,
+          { ...config, collectGarbage: options.collectGarbage === true },
           (batch) => pool.receive(slot, batch),
         );
       } else {
-        const start: LaneStart = { lane: "dmg-validate", ...file, config };
+        const start: LaneStart = {
+          lane: "dmg-validate",
+          ...file,
+          config: { ...config, collectGarbage: true },
+        };
         try {
           const worker = startWorker(script, {
             workerData: start,
