@@ -222,7 +222,7 @@ function signatureText(r: SignatureReport): string[] {
     `  code hashes    ${yes(r.verified.codeHashes)}`,
     `  trailer hash   ${yes(r.verified.trailer)}`,
   );
-  if (r.cms) lines.push(...cmsText(r.cms));
+  for (const line of r.cms ? cmsText(r.cms) : []) lines.push(line);
   lines.push(
     `  ticket         ${r.ticket ? `stapled, ${r.ticketBytes} bytes (not verified)` : "none"}`,
   );

@@ -286,7 +286,11 @@ export async function verifyCms(bytes: Uint8Array, o: CmsVerifyOptions): Promise
     problems.push(cdProblem);
   }
   const at = signingTime ?? o.now ?? new Date();
-  const chainCerts = signer ? await chainOf(signer, certs, crypto, problems) : [];
+  const chainCerts = signer
+    ? await chainOf(signer, certs, crypto, problems).catch((e: unknown) => {
+        throw e instanceof DmgError ? e : bad(`certificate chain: ${reason(e)}`);
+      })
+    : [];
   const chain = guard("certificate", () => chainCerts.map(describe));
   const report: CmsReport = {
     present: true,
@@ -303,7 +307,12 @@ export async function verifyCms(bytes: Uint8Array, o: CmsVerifyOptions): Promise
   if (signingTime) report.signingTime = signingTime.toISOString();
   checkDates(chainCerts, chain, at, report.checkedAtSource, problems);
   if (o.trustRoots && o.trustRoots.length > 0) {
-    const ok = chainCerts.length > 0 && (await reachesRoot(chainCerts, o.trustRoots, crypto));
+    const roots = o.trustRoots;
+    const ok =
+      chainCerts.length > 0 &&
+      (await reachesRoot(chainCerts, roots, crypto).catch((e: unknown) => {
+        throw bad(`trust roots: ${reason(e)}`);
+      }));
     report.trust = ok ? "trusted" : "untrusted";
     if (!ok) {
       problems.push(
@@ -338,7 +347,10 @@ function checkCdHashes(sd: SignedData, cdHashes: Uint8Array[]): DmgError | undef
   const listed = [...plist.matchAll(/<data>([\s\S]*?)<\/data>/g)].map((m) =>
     m[1].replace(/\s+/g, ""),
   );
-  const want = cdHashes.map((h) => btoa(String.fromCharCode(...h.subarray(0, 20))));
+  // Each hash as Apple lists it: its first 20 bytes, base64 (a byte at a time: no spread).
+  const want = cdHashes.map((h) =>
+    btoa(Array.from(h.subarray(0, 20), (b) => String.fromCharCode(b)).join("")),
+  );
   if (listed.length === want.length && listed.every((x, i) => x === want[i])) return undefined;
   return invalid(
     `the CDHashes attribute lists ${listed.length} code directory hashes that are not the ${want.length} of this signature`,

@@ -211,14 +211,19 @@ async function check(input: SignatureInput, r: SignatureReport): Promise<void> {
   if (payload.length > 0) {
     // Loaded when a CMS blob is there: the ASN.1 and X.509 code is most of the library's size.
     const { verifyCms } = await import("./cms.js");
+    // The CMS library knows no file offsets: its findings point at the CMS blob.
+    const cmsAt = sb.fileOffset + (cms as { offset: number }).offset;
+    const located = (e: DmgError) => (e.offset >= 0 ? e : new DmgError(e.code, e.message, cmsAt));
     const got = await verifyCms(payload, {
       content: cd.bytes,
       cdHashes,
       ...(input.trustRoots ? { trustRoots: input.trustRoots } : {}),
       ...(input.now ? { now: input.now } : {}),
+    }).catch((e: unknown) => {
+      throw e instanceof DmgError ? located(e) : e;
     });
     r.cms = got.report;
-    for (const p of got.problems) r.findings.push(errorFinding(p));
+    for (const p of got.problems) r.findings.push(errorFinding(located(p)));
   } else if (input.trustRoots && input.trustRoots.length > 0) {
     // Roots were given to require a chain: an ad-hoc signature has none, whoever made it.
     r.findings.push(
