@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { type FileSystemInfo, identifyFileSystem } from "../src/index.js";
@@ -577,7 +577,16 @@ function oracle(path: string, part: Part): Partial<FileSystemInfo> & { volumes?:
   const num = (re: RegExp) => Number(re.exec(fs)?.[1]);
   if (type === "hfsplus") {
     const blockSize = num(/Allocation Block Size: (\d+)/);
-    return { type: "HFS+", blockSize, totalBytes: (num(/Block Range: 0 - (\d+)/) + 1) * blockSize };
+    const totalBytes = (num(/Block Range: 0 - (\d+)/) + 1) * blockSize;
+    // file(1)'s magic reads the volume header on its own: the partition's first 64 KiB, cut
+    // out, must give the same block size and count.
+    const head = join(dirname(path), "volume-head.img");
+    writeFileSync(head, readFileSync(path).subarray(part.start, part.start + 65536));
+    const said = run("file", ["-b", head]).stdout;
+    expect(said).toMatch(/^Apple HFS Plus/);
+    expect(Number(/block size: (\d+)/.exec(said)?.[1])).toBe(blockSize);
+    expect(Number(/number of blocks: (\d+)/.exec(said)?.[1]) * blockSize).toBe(totalBytes);
+    return { type: "HFS+", blockSize, totalBytes };
   }
   if (type === "vfat") {
     const sector = num(/Sector Size: (\d+)/);
@@ -626,7 +635,7 @@ const EXPECTED: Record<string, string[]> = {
   "sparkle-project_Sparkle_SparkleTestCodeSign_apfs_lzma_aux_files.dmg": ["APFS"],
 };
 
-describe("identifyFileSystem against sleuthkit, libfsapfs, blkid and isosize", () => {
+describe("identifyFileSystem against sleuthkit, libfsapfs, blkid, isosize and file", () => {
   const files = readdirSync(REAL)
     .filter((f) => f !== "README.md")
     .sort();
@@ -638,7 +647,7 @@ describe("identifyFileSystem against sleuthkit, libfsapfs, blkid and isosize", (
 
 describe.each(Object.keys(EXPECTED).sort())("real image %s", (file) => {
   it("agrees with the reference tools on every partition", async (ctx) => {
-    needTools(ctx, ["mmls", "fsstat", "fsapfsinfo", "blkid", "isosize"]);
+    needTools(ctx, ["mmls", "fsstat", "fsapfsinfo", "blkid", "isosize", "file"]);
     const disk = await diskOf(file);
     await withTempDirAsync(async (dir) => {
       const path = join(dir, "disk.img");
