@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 
 // The command streams: a piece is decoded, written and dropped, so almost nothing survives a
 // young-generation collection, and a new space that doubles (V8's default once the few bytes
@@ -7,6 +8,14 @@ import { setFlagsFromString } from "node:v8";
 // memory. V8 reads the growth factor each time it would grow, so setting it here holds; before
 // the command's modules load, as loading them is what would first grow it.
 setFlagsFromString("--semi-space-growth-factor=1");
+// The engine's full collection, for decoders' dead buffers (dist/node/gc-pacer.js): got now,
+// while the process has one thread, as V8's flags are the process's. The flag only decides
+// whether a new context gets `gc`, and is set back at once.
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc");
+setFlagsFromString("--no-expose-gc");
+const { useCollector } = await import("../dist/node/gc-pacer.js");
+if (typeof gc === "function") useCollector(gc);
 const { main } = await import("../dist/cli/main.js");
 
 main(process.argv.slice(2)).then((code) => {

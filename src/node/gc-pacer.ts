@@ -6,35 +6,27 @@
  * ~68 MiB of dead buffers per thread (129 MiB resident with one thread); collecting once
  * 3 MiB of them have piled up held it to ~70-77 MiB, for a few milliseconds per collection.
  */
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
-
 /** A full collection once the thread's array buffers grow by this much. */
 export const GC_SLACK = 3 * 1024 * 1024;
 
-/** The engine's full collection, or null where it cannot be had. */
-let collect: (() => void) | null | undefined;
+/** The collector given by {@link useCollector}. */
+let installed: (() => void) | undefined;
 
-function collector(): (() => void) | null {
-  if (collect !== undefined) return collect;
-  // A process started with --expose-gc already has one: its flag is left as it is.
+/**
+ * Give the pacers the engine's full collection. The CLI gets one at start-up, while its
+ * process has one thread: getting it means setting a V8 flag for a moment, and V8's flags are
+ * the process's, so setting one while worker isolates run crashed the process (a native
+ * assertion in the platform's task runner) about one run in three. Nothing here sets flags.
+ */
+export function useCollector(fn: () => void): void {
+  installed = fn;
+}
+
+/** The collection to run: the one given, else a process's own `gc` (--expose-gc), else none. */
+function collector(): (() => void) | undefined {
+  if (installed) return installed;
   const own = (globalThis as { gc?: unknown }).gc;
-  if (typeof own === "function") {
-    collect = own as () => void;
-    return collect;
-  }
-  try {
-    // The flag only decides whether a new context gets a `gc` function; it is set back at once
-    // so that no other context (a caller's vm code) gets one.
-    setFlagsFromString("--expose-gc");
-    const fn = runInNewContext("gc") as unknown;
-    collect = typeof fn === "function" ? (fn as () => void) : null;
-  } catch {
-    collect = null;
-  } finally {
-    setFlagsFromString("--no-expose-gc");
-  }
-  return collect;
+  return typeof own === "function" ? (own as () => void) : undefined;
 }
 
 /** The bytes of the thread's array buffers (the allocator's count, exact after a collection). */
@@ -63,7 +55,11 @@ export class GcPacer {
   checks = 0;
   collections = 0;
 
-  constructor(private readonly slack = GC_SLACK) {}
+  /** `collect`: the collection to run (default: the one given to {@link useCollector}). */
+  constructor(
+    private readonly slack = GC_SLACK,
+    private readonly collect?: () => void,
+  ) {}
 
   /** Collect now if the decoders' garbage has passed the slack; true when it did. */
   check(): boolean {
@@ -77,7 +73,7 @@ export class GcPacer {
       return false;
     }
     if (now - this.floor <= this.slack) return false;
-    const gc = collector();
+    const gc = this.collect ?? collector();
     if (!gc) {
       // No collector: stop looking (the engine's own limit still applies).
       this.floor = Number.POSITIVE_INFINITY;

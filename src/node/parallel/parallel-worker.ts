@@ -65,8 +65,8 @@ export interface LaneConfig {
   slab: number;
   slabs: number;
   /**
-   * Collect the thread's garbage as chunks are decoded (gc-pacer.ts): always in a worker lane
-   * (its own small heap), in the calling thread only when its process does nothing else.
+   * Collect the thread's garbage as chunks are decoded (gc-pacer.ts): only in the calling
+   * thread, and only when its process does nothing else (never in worker lanes: see parallel.ts).
    */
   collectGarbage?: boolean;
 }

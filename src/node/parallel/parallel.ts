@@ -271,7 +271,11 @@ export class ChunkPool {
         const start: LaneStart = {
           lane: "dmg-validate",
           ...file,
-          config: { ...config, collectGarbage: true },
+          // Worker lanes never force collections: getting the engine's collector sets a V8 flag,
+          // and V8's flags are the process's, written while other threads' isolates compile
+          // and collect; with workers ending mid-work that crashed the process (a native
+          // assertion in the platform's task runner) about one run in three.
+          config: { ...config, collectGarbage: false },
         };
         try {
           const worker = startWorker(script, {
