@@ -8,7 +8,8 @@
  * declared size plus one byte, since no match can reach further back than that.
  */
 import { type DecodeContext, decodeError } from "../codec.js";
-import { Dictionary, LzmaDecoder } from "./lzma-decoder.js";
+import { jsLzmaEngine, type LzmaEngine, type LzmaWindow } from "./lzma-engine.js";
+import { lzmaWasmReady, wasmLzmaEngine } from "./wasm/lzma-wasm.js";
 import type { XzInput } from "./xz-input.js";
 
 /** Control byte values and bits. */
@@ -30,8 +31,7 @@ enum Phase {
 }
 
 export class Lzma2Decoder {
-  private readonly lzma = new LzmaDecoder();
-  private dict: Dictionary | undefined;
+  private lzma: LzmaEngine | undefined;
   /** Working memory held by the dictionary buffer. */
   private held = 0;
   private dictSize = 0;
@@ -52,23 +52,24 @@ export class Lzma2Decoder {
 
   /** The dictionary buffer the bytes of each {@link read} are in. */
   get buffer(): Uint8Array {
-    return this.dict?.buf ?? new Uint8Array(0);
+    return this.lzma?.window.buf ?? new Uint8Array(0);
   }
 
   /**
    * Start a new LZMA2 stream (one XZ block) with a dictionary of `dictSize` bytes, for a
-   * chunk declaring `outputSize` bytes. Acquires the buffer from the budget before
+   * chunk declaring `outputSize` bytes. Acquires the window from the budget before
    * allocating it (BUDGET_WORKING_MEMORY when over), or reuses one big enough.
    */
-  begin(dictSize: number, outputSize: number): void {
+  async begin(dictSize: number, outputSize: number): Promise<void> {
     const wanted = Math.min(Math.max(dictSize, MIN_BUFFER), outputSize + 1);
     // A multiple of 16, so buffer positions keep the stream position's low bits (pb, lp <= 4).
     const bytes = Math.ceil(wanted / 16) * 16;
-    if (!this.dict || this.dict.buf.length < bytes) {
+    if (!this.lzma || this.lzma.window.buf.length < bytes) {
       this.release();
       this.ctx.memory.acquire(bytes, `LZMA2 dictionary (${dictSize} bytes declared)`);
       this.held = bytes;
-      this.dict = new Dictionary(new Uint8Array(bytes));
+      this.lzma =
+        ((await lzmaWasmReady()) ? wasmLzmaEngine(bytes) : undefined) ?? jsLzmaEngine(bytes);
     }
     this.dictSize = dictSize;
     this.phase = Phase.Control;
@@ -77,11 +78,12 @@ export class Lzma2Decoder {
     this.needProps = true;
   }
 
-  /** Return the dictionary's working memory. */
+  /** Return the window's working memory, and the engine for reuse. */
   release(): void {
     if (this.held > 0) this.ctx.memory.release(this.held);
     this.held = 0;
-    this.dict = undefined;
+    this.lzma?.release();
+    this.lzma = undefined;
   }
 
   /**
@@ -89,11 +91,12 @@ export class Lzma2Decoder {
    * LZMA2 stream has ended. Each call decodes at most one LZMA2 chunk's worth.
    */
   async read(cap: number): Promise<number> {
-    const dict = this.dict;
-    if (!dict) return 0;
+    const lzma = this.lzma;
+    if (!lzma) return 0;
+    const dict = lzma.window;
     while (this.unpacked === 0) {
       if (this.phase === Phase.End) return 0;
-      await this.chunkHeader(dict);
+      await this.chunkHeader(lzma);
     }
     if (dict.pos === dict.buf.length) dict.pos = 0;
     const start = dict.pos;
@@ -106,15 +109,15 @@ export class Lzma2Decoder {
       input.pos += n;
       dict.pos = start + n;
       dict.grew(n);
-    } else if (!this.lzma.decode(dict, limit)) {
-      this.corrupt(this.lzma.error ?? "LZMA data is corrupt");
+    } else if (!lzma.decode(limit)) {
+      this.corrupt(lzma.error ?? "LZMA data is corrupt");
     }
     const n = dict.pos - start;
     this.unpacked -= n;
     if (this.unpacked === 0 && this.phase === Phase.Lzma) {
       // The chunk's compressed size must be used exactly, ending on a flushed range coder,
       // with no match running on into the next chunk.
-      if (!this.lzma.finished()) this.corrupt("LZMA2 chunk does not end where its sizes say");
+      if (!lzma.finished()) this.corrupt("LZMA2 chunk does not end where its sizes say");
       input.pos = this.packedEnd;
     }
     if (this.unpacked === 0) this.phase = Phase.Control;
@@ -123,8 +126,9 @@ export class Lzma2Decoder {
   }
 
   /** Read a control byte and what follows it, up to the start of the chunk's data. */
-  private async chunkHeader(dict: Dictionary): Promise<void> {
+  private async chunkHeader(lzma: LzmaEngine): Promise<void> {
     const { input } = this;
+    const dict: LzmaWindow = lzma.window;
     await input.need(1, "LZMA2 chunk header");
     const control = input.byte();
     if (control === CONTROL_END) {
@@ -151,15 +155,14 @@ export class Lzma2Decoder {
     const unpacked = (control & 0x1f) * 65536 + ((input.byte() << 8) | input.byte()) + 1;
     const packed = ((input.byte() << 8) | input.byte()) + 1;
     if (hasProps) {
-      if (!this.lzma.setProperties(input.byte()))
-        this.corrupt("invalid LZMA properties in LZMA2 chunk");
+      if (!lzma.setProperties(input.byte())) this.corrupt("invalid LZMA properties in LZMA2 chunk");
       this.needProps = false;
     } else if (this.needProps) {
       this.corrupt("LZMA2 chunk lacks the properties it needs after a dictionary reset");
     }
-    if (control >= LZMA_RESET_STATE) this.lzma.resetState();
+    if (control >= LZMA_RESET_STATE) lzma.resetState();
     await input.need(packed, "LZMA2 chunk data");
-    if (!this.lzma.rc.start(input.buf, input.pos, input.pos + packed)) {
+    if (!lzma.start(input.buf, input.pos, input.pos + packed)) {
       this.corrupt("LZMA2 chunk has an invalid range coder header");
     }
     this.packedEnd = input.pos + packed;

@@ -160,7 +160,7 @@ class XzCursor implements ChunkCursor {
         at,
       );
     }
-    this.lzma2.begin(h.dictSize, ctx.outputSize);
+    await this.lzma2.begin(h.dictSize, ctx.outputSize);
     this.block = {
       headerSize: size,
       dataStart: input.consumed,
