@@ -152,6 +152,31 @@ export async function fuzzCodec(type, data) {
   for (const point of recorder?.points ?? []) {
     await checkResume(codec, data, point, { outputSize, max, out, decoded, err });
   }
+  return { out, decoded, err };
+}
+
+/**
+ * {@link fuzzCodec} with a codec's two engines, the TypeScript decoder first (instrumented, so
+ * its coverage guides the fuzzer) and then the WebAssembly one (which the fuzzer cannot see
+ * into): both must hand out the same bytes and fail with the same error at the same offset.
+ * `setMode` switches the codec's engine ("js" or "auto").
+ */
+export async function fuzzCodecEngines(type, data, setMode) {
+  let js;
+  setMode("js");
+  try {
+    js = await fuzzCodec(type, data);
+  } finally {
+    setMode("auto");
+  }
+  const wasm = await fuzzCodec(type, data);
+  if (js === undefined || wasm === undefined) return;
+  const what = (e) => (e === undefined ? "ok" : `${e.code} at ${e.offset}: ${e.message}`);
+  invariant(what(js.err) === what(wasm.err), `engines differ: ${what(js.err)} / ${what(wasm.err)}`);
+  invariant(js.decoded === wasm.decoded, `engines decoded ${js.decoded} / ${wasm.decoded} bytes`);
+  for (let i = 0; i < js.decoded; i++) {
+    invariant(js.out[i] === wasm.out[i], `engines differ at byte ${i}`);
+  }
 }
 
 /** Resume `point` and compare with the decode from the start (`out`, `decoded`, `err`). */

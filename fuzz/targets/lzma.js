@@ -1,5 +1,10 @@
-/** Fuzz target: the lzma codec (ULMO) on one chunk payload (see fuzz/codec-harness.js). */
+/**
+ * Fuzz target: the lzma codec (ULMO) on one chunk payload (see fuzz/codec-harness.js), with
+ * the TypeScript and the WebAssembly LZMA decoders, which must agree byte for byte and error
+ * for error.
+ */
+import { setLzmaEngineMode } from "../../dist/codecs/xz/wasm/lzma-wasm.js";
 import { ULMO } from "../../dist/format/types.js";
-import { fuzzCodec } from "../codec-harness.js";
+import { fuzzCodecEngines } from "../codec-harness.js";
 
-export const fuzz = (data) => fuzzCodec(ULMO, data);
+export const fuzz = (data) => fuzzCodecEngines(ULMO, data, setLzmaEngineMode);
