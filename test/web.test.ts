@@ -402,7 +402,9 @@ describe.skipIf(!haveChromium && !process.env.CI)("the web page in chromium", ()
 
   it("runs the core bundle in the page with no Node global", async () => {
     const name = "jhermsmeier_node-udif_compression-lzfse.dmg";
+    const lzma = "citruz_dmgwiz_input_lzma.dmg";
     files.set(name, new Uint8Array(readFileSync(join(REAL, name))));
+    files.set(lzma, new Uint8Array(readFileSync(join(REAL, lzma))));
     await load();
     // A string, so that the test runner's transform leaves the page's own import() alone.
     const script = `(async () => {
@@ -415,10 +417,14 @@ describe.skipIf(!haveChromium && !process.env.CI)("the web page in chromium", ()
       const img = await core.openDmg(new Blob([bytes]));
       const disk = await img.read(0, 512);
       await img.close();
-      return { globals, ok: [fromBytes.ok, fromBlob.ok], checks: fromBytes.checksums, first: disk.length };
+      // The page's CSP admits WebAssembly ('wasm-unsafe-eval'), so XZ chunks decode with it.
+      const wasm = await WebAssembly.compile(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0]))
+        .then(() => true, () => false);
+      const xz = await core.validateDmg(new Uint8Array(await (await fetch(${JSON.stringify(`${origin}/files/${lzma}`)})).arrayBuffer()));
+      return { globals, ok: [fromBytes.ok, fromBlob.ok, xz.ok], wasm, checks: fromBytes.checksums, first: disk.length };
     })()`;
     const out = await page.evaluate(script);
-    expect(out).toMatchObject({ globals: [], ok: [true, true], first: 512 });
+    expect(out).toMatchObject({ globals: [], ok: [true, true, true], wasm: true, first: 512 });
     expect((out as { checks: { dataFork: string } }).checks.dataFork).toBe("ok");
   }, 120_000);
 });
