@@ -10,7 +10,12 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
 import type { Codec } from "../src/codecs/codec.js";
-import { lzmaWasmReady, setLzmaEngineMode } from "../src/codecs/xz/wasm/lzma-wasm.js";
+import {
+  LZMA_WASM_FIXED,
+  lzmaWasmReady,
+  setLzmaEngineMode,
+  wasmLzmaEngine,
+} from "../src/codecs/xz/wasm/lzma-wasm.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { DmgError } from "../src/index.js";
@@ -143,6 +148,20 @@ describe("WebAssembly LZMA decoder", () => {
       }),
       { numRuns: 300, seed: 7 },
     );
+  });
+
+  it("an engine's memory stays within the window plus the fixed cost the budget counts", async () => {
+    expect(await lzmaWasmReady()).toBe(true);
+    // Increasing sizes, so no pooled engine fits and each is made afresh.
+    for (const bytes of [64 * KiB, 64 * KiB + 16, MiB + 16, 3 * MiB, 9 * MiB + 48]) {
+      const engine = wasmLzmaEngine(bytes);
+      expect(engine).toBeDefined();
+      const buf = engine!.window.buf;
+      expect(buf.length).toBe(bytes);
+      expect(buf.buffer.byteLength).toBeLessThanOrEqual(bytes + LZMA_WASM_FIXED);
+      expect(buf.buffer.byteLength).toBeGreaterThanOrEqual(bytes);
+      engine!.release();
+    }
   });
 
   it("with WebAssembly refused, the TypeScript decoder does the work", async (t) => {

@@ -28,6 +28,12 @@ const ERRORS = [
   "LZMA2 match distance is beyond the dictionary",
 ];
 const PAGE = 65536;
+/**
+ * Working memory an engine takes besides its window: the C side's statics and stack below the
+ * window (~109 KiB) and the rounding of its memory up to whole 64 KiB pages. Counted in the
+ * budget with the window; a test checks the module stays within it.
+ */
+export const LZMA_WASM_FIXED = 192 * 1024;
 /** Engines whose memory is at most this are kept for reuse; at most POOL_MAX of them. */
 const POOL_MEMORY_MAX = 4 * 1024 * 1024;
 const POOL_MAX = 2;
@@ -89,7 +95,8 @@ export function wasmLzmaEngine(bytes: number): LzmaEngine | undefined {
   if (mode === "js" || !module) return undefined;
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];
-    if (e.fits(bytes)) {
+    // Only an engine whose whole memory the budget pays for: window plus the fixed cost.
+    if (e.fits(bytes) && e.memoryBytes <= bytes + LZMA_WASM_FIXED) {
       pool.splice(k, 1);
       e.use(bytes);
       return e;
@@ -122,6 +129,10 @@ class WasmEngine implements LzmaEngine, LzmaWindow {
 
   get window(): LzmaWindow {
     return this;
+  }
+
+  get memoryBytes(): number {
+    return this.x.memory.buffer.byteLength;
   }
 
   fits(bytes: number): boolean {
@@ -193,7 +204,7 @@ class WasmEngine implements LzmaEngine, LzmaWindow {
 
   release(): void {
     this.buf = new Uint8Array(0);
-    if (this.x.memory.buffer.byteLength <= POOL_MEMORY_MAX && pool.length < POOL_MAX) {
+    if (this.memoryBytes <= POOL_MEMORY_MAX && pool.length < POOL_MAX) {
       pool.push(this);
     }
   }
