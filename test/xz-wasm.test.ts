@@ -10,12 +10,8 @@ import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
 import type { Codec } from "../src/codecs/codec.js";
-import {
-  LZMA_WASM_FIXED,
-  lzmaWasmReady,
-  setLzmaEngineMode,
-  wasmLzmaEngine,
-} from "../src/codecs/xz/wasm/lzma-wasm.js";
+import { setWasmMode } from "../src/codecs/wasm/embedded.js";
+import { LZMA_WASM_FIXED, wasmLzmaEngine } from "../src/codecs/xz/wasm/lzma-wasm.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { DmgError } from "../src/index.js";
@@ -27,7 +23,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const AT = 77;
 
-afterEach(() => setLzmaEngineMode("auto"));
+afterEach(() => setWasmMode("auto"));
 
 function xz(t: SkipContext, data: Uint8Array, args: string[]): Uint8Array {
   requireTool("xz", t);
@@ -63,10 +59,12 @@ function sameBytes(o: Outcome, data: Uint8Array): boolean {
 
 /** The outcome with the TypeScript decoder, then with WebAssembly. */
 async function both(stream: Uint8Array, size: number, max?: number) {
-  setLzmaEngineMode("js");
+  setWasmMode("js");
   const js = await outcome(xzCodec, stream, size, max);
-  setLzmaEngineMode("auto");
-  expect(await lzmaWasmReady()).toBe(true);
+  setWasmMode("auto");
+  const engine = await wasmLzmaEngine(64 * KiB);
+  expect(engine).toBeDefined();
+  engine?.release();
   const wasm = await outcome(xzCodec, stream, size, max);
   return { js, wasm };
 }
@@ -151,10 +149,9 @@ describe("WebAssembly LZMA decoder", () => {
   });
 
   it("an engine's memory stays within the window plus the fixed cost the budget counts", async () => {
-    expect(await lzmaWasmReady()).toBe(true);
     // Increasing sizes, so no pooled engine fits and each is made afresh.
     for (const bytes of [64 * KiB, 64 * KiB + 16, MiB + 16, 3 * MiB, 9 * MiB + 48]) {
-      const engine = wasmLzmaEngine(bytes);
+      const engine = await wasmLzmaEngine(bytes);
       expect(engine).toBeDefined();
       const buf = engine!.window.buf;
       expect(buf.length).toBe(bytes);
@@ -172,7 +169,7 @@ describe("WebAssembly LZMA decoder", () => {
     try {
       const fresh = await import("../src/codecs/xz/xz.js");
       const wasm = await import("../src/codecs/xz/wasm/lzma-wasm.js");
-      expect(await wasm.lzmaWasmReady()).toBe(false);
+      expect(await wasm.wasmLzmaEngine(64 * KiB)).toBeUndefined();
       expect(sameBytes(await outcome(fresh.xzCodec, stream, data.length), data)).toBe(true);
     } finally {
       vi.unstubAllGlobals();

@@ -3,8 +3,8 @@
  * the TypeScript and the WebAssembly LZMA decoders, which must agree byte for byte and error
  * for error.
  */
-import { setLzmaEngineMode } from "../../dist/codecs/xz/wasm/lzma-wasm.js";
+import { setWasmMode } from "../../dist/codecs/wasm/embedded.js";
 import { ULMO } from "../../dist/format/types.js";
 import { fuzzCodecEngines } from "../codec-harness.js";
 
-export const fuzz = (data) => fuzzCodecEngines(ULMO, data, setLzmaEngineMode);
+export const fuzz = (data) => fuzzCodecEngines(ULMO, data, setWasmMode);

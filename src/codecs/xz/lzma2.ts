@@ -9,7 +9,7 @@
  */
 import { type DecodeContext, decodeError } from "../codec.js";
 import { jsLzmaEngine, type LzmaEngine, type LzmaWindow } from "./lzma-engine.js";
-import { LZMA_WASM_FIXED, lzmaWasmReady, wasmLzmaEngine } from "./wasm/lzma-wasm.js";
+import { LZMA_WASM_FIXED, wasmLzmaEngine } from "./wasm/lzma-wasm.js";
 import type { XzInput } from "./xz-input.js";
 
 /** Control byte values and bits. */
@@ -66,11 +66,11 @@ export class Lzma2Decoder {
     const bytes = Math.ceil(wanted / 16) * 16;
     if (!this.lzma || this.lzma.window.buf.length < bytes) {
       this.release();
-      const wasm = await lzmaWasmReady();
-      const cost = bytes + (wasm ? LZMA_WASM_FIXED : 0);
+      // Counted as the WebAssembly engine's cost (the larger), before either is made.
+      const cost = bytes + LZMA_WASM_FIXED;
       this.ctx.memory.acquire(cost, `LZMA2 dictionary (${dictSize} bytes declared)`);
       this.held = cost;
-      this.lzma = (wasm ? wasmLzmaEngine(bytes) : undefined) ?? jsLzmaEngine(bytes);
+      this.lzma = (await wasmLzmaEngine(bytes)) ?? jsLzmaEngine(bytes);
     }
     this.dictSize = dictSize;
     this.phase = Phase.Control;

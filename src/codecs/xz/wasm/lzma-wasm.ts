@@ -6,11 +6,10 @@
  * shrinks, so an engine is pooled on release for the next block only while its memory is
  * small; a bigger one is dropped and left to the collector. The caller acquires the window's
  * bytes from the working-memory budget before asking for an engine, as for the TypeScript one.
- *
- * Where WebAssembly is missing or refused (a page whose CSP lacks 'wasm-unsafe-eval', say),
- * {@link lzmaWasmReady} resolves false and the TypeScript decoder is used instead.
+ * Where WebAssembly is missing or refused, {@link wasmLzmaEngine} gives none and the
+ * TypeScript decoder is used instead.
  */
-import { decodeBase64 } from "../../../format/base64.js";
+import { embeddedWasm } from "../../wasm/embedded.js";
 import type { LzmaEngine, LzmaWindow } from "../lzma-engine.js";
 import { LZMA_WASM } from "./lzma-wasm-bytes.js";
 
@@ -51,48 +50,14 @@ interface Exports {
   lzma_finished(): number;
 }
 
-let compiled: Promise<WebAssembly.Module | undefined> | undefined;
-let module: WebAssembly.Module | undefined;
-/** "auto": WebAssembly where it runs; "js": the TypeScript decoder always (tests, benches). */
-let mode: "auto" | "js" = "auto";
+const lzmaWasm = embeddedWasm(LZMA_WASM);
 const pool: WasmEngine[] = [];
 
 /**
- * Choose the LZMA decoder: "auto" (the default) uses WebAssembly where it runs, "js" always
- * the TypeScript decoder. For differential tests and benchmarks.
- * @internal
+ * A WebAssembly engine with a window of `bytes` bytes (a multiple of 16), or undefined where
+ * WebAssembly is not used (see embedded.ts) or its memory cannot grow.
  */
-export function setLzmaEngineMode(m: "auto" | "js"): void {
-  mode = m;
-}
-
-/**
- * Compile the module once; true when WebAssembly engines can be made. Never throws: a refusal
- * (no WebAssembly, a CSP without 'wasm-unsafe-eval') leaves the TypeScript decoder in charge.
- */
-export function lzmaWasmReady(): Promise<boolean> {
-  if (mode === "js") return Promise.resolve(false);
-  if (!compiled) {
-    compiled = (async () => {
-      try {
-        if (typeof WebAssembly !== "object") return undefined;
-        const bytes = decodeBase64(LZMA_WASM, 0, LZMA_WASM.length);
-        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-        return module;
-      } catch {
-        return undefined;
-      }
-    })();
-  }
-  return compiled.then((m) => m !== undefined);
-}
-
-/**
- * A WebAssembly engine with a window of `bytes` bytes (a multiple of 16), or undefined when
- * {@link lzmaWasmReady} has not resolved true or the memory cannot grow.
- */
-export function wasmLzmaEngine(bytes: number): LzmaEngine | undefined {
-  if (mode === "js" || !module) return undefined;
+export async function wasmLzmaEngine(bytes: number): Promise<LzmaEngine | undefined> {
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];
     // Only an engine whose whole memory the budget pays for: window plus the fixed cost.
@@ -102,14 +67,15 @@ export function wasmLzmaEngine(bytes: number): LzmaEngine | undefined {
       return e;
     }
   }
+  const instance = await lzmaWasm.instantiate();
+  if (!instance) return undefined;
   try {
-    const instance = new WebAssembly.Instance(module, {});
     const e = new WasmEngine(instance.exports as unknown as Exports);
     if (!e.fits(bytes)) e.grow(bytes);
     e.use(bytes);
     return e;
   } catch {
-    // Out of address space for another memory: the TypeScript decoder does the same job.
+    // The memory cannot grow (address space): the TypeScript decoder does the same job.
     return undefined;
   }
 }
