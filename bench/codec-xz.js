@@ -1,7 +1,7 @@
 /**
  * `node bench/codec-xz.js [--mib 64] [--runs 5] [--baseline OLD/dist] [--image PATH] [--extract]`:
- * the XZ codec's single-thread decode speed, against the system `xz -d` and 7-Zip in the same
- * run.
+ * the XZ codec's single-thread decode speed (with its WebAssembly LZMA decoder, and with the
+ * TypeScript one it falls back to), against the system `xz -d` and 7-Zip in the same run.
  *
  * Makes the synthetic disk of bench/images.js (text, random and zero segments), writes it as a
  * ULMO image whose 2048-sector (1 MiB) chunks are `xz` streams at the default preset, holds the
@@ -130,7 +130,17 @@ async function main() {
     );
 
     const base = opts.baseline ? (await from(opts.baseline, "codecs/xz/xz.js")).xzCodec : undefined;
-    const runs = { ours: [], base: [], xz: [], z7: [], z7one: [], extract: [] };
+    const { setWasmMode } = await from(DIST, "codecs/wasm/embedded.js");
+    /** Our codec with the TypeScript LZMA decoder (where WebAssembly is refused). */
+    const tsOnly = async () => {
+      setWasmMode("js");
+      try {
+        return await decodeAll(ours, bytes, chunks);
+      } finally {
+        setWasmMode("auto");
+      }
+    };
+    const runs = { ours: [], ts: [], base: [], xz: [], z7: [], z7one: [], extract: [] };
     // One warm-up pass each, so both are measured optimized.
     await decodeAll(ours, bytes, chunks.slice(0, 4));
     if (base) await decodeAll(base, bytes, chunks.slice(0, 4));
@@ -140,6 +150,7 @@ async function main() {
       const a = await decodeAll(ours, bytes, chunks);
       if (a.bytes !== out) throw new Error(`decoded ${a.bytes} bytes, expected ${out}`);
       runs.ours.push(a);
+      runs.ts.push(await tsOnly());
       if (base) runs.base.push(await decodeAll(base, bytes, chunks));
       runs.xz.push(timed("xz", ["-dc", "-T1", cat]));
       if (z7) {
@@ -149,6 +160,7 @@ async function main() {
       if (opts.extract) runs.extract.push(timed(process.execPath, [CLI, "extract", path, "-"]));
     }
     row("dmg-validate xz codec", runs.ours, out, "codec only, in-process, one thread");
+    row("  TypeScript LZMA decoder", runs.ts, out, "the same, where WebAssembly is refused");
     if (base) row("baseline xz codec", runs.base, out, `codec only, ${opts.baseline}`);
     row("xz -dc -T1", runs.xz, out, "the payloads back to back, whole process");
     if (z7) {

@@ -60,6 +60,8 @@ function sameBytes(o: Outcome, data: Uint8Array): boolean {
 /** The outcome with the TypeScript decoder, then with WebAssembly. */
 async function both(stream: Uint8Array, size: number, max?: number) {
   setWasmMode("js");
+  // No engine, not even a pooled one, while the TypeScript decoder is asked for.
+  expect(await wasmLzmaEngine(64 * KiB)).toBeUndefined();
   const js = await outcome(xzCodec, stream, size, max);
   setWasmMode("auto");
   const engine = await wasmLzmaEngine(64 * KiB);

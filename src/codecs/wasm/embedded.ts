@@ -23,6 +23,11 @@ export function setWasmMode(m: WasmMode): void {
   mode = m;
 }
 
+/** False while the TypeScript decoders are asked for: no engine, new or pooled, is handed out. */
+export function wasmEnabled(): boolean {
+  return mode === "auto";
+}
+
 /** An embedded module: instances on demand, none while the mode is "js" or when refused. */
 export interface EmbeddedWasm {
   /** A new instance, or undefined when WebAssembly is not to be used or cannot be. */
@@ -43,7 +48,7 @@ export function embeddedWasm(base64: string): EmbeddedWasm {
   };
   return {
     async instantiate() {
-      if (mode === "js") return undefined;
+      if (!wasmEnabled()) return undefined;
       compiled ??= compile();
       const module = await compiled;
       if (!module) return undefined;

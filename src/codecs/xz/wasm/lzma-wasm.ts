@@ -9,7 +9,7 @@
  * Where WebAssembly is missing or refused, {@link wasmLzmaEngine} gives none and the
  * TypeScript decoder is used instead.
  */
-import { embeddedWasm } from "../../wasm/embedded.js";
+import { embeddedWasm, wasmEnabled } from "../../wasm/embedded.js";
 import type { LzmaEngine, LzmaWindow } from "../lzma-engine.js";
 import { LZMA_WASM } from "./lzma-wasm-bytes.js";
 
@@ -58,6 +58,7 @@ const pool: WasmEngine[] = [];
  * WebAssembly is not used (see embedded.ts) or its memory cannot grow.
  */
 export async function wasmLzmaEngine(bytes: number): Promise<LzmaEngine | undefined> {
+  if (!wasmEnabled()) return undefined;
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];
     // Only an engine whose whole memory the budget pays for: window plus the fixed cost.
