@@ -9,46 +9,19 @@ import { execFileSync, spawnSync } from "node:child_process";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
-import type { Codec } from "../src/codecs/codec.js";
 import { lzmaWasmReady, setLzmaEngineMode } from "../src/codecs/xz/wasm/lzma-wasm.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
-import { MemoryMeter } from "../src/core/limits.js";
-import { DmgError } from "../src/index.js";
-import { chunkContext } from "./helpers/chunk-context.js";
+import { type Outcome, outcome } from "./helpers/codec-outcome.js";
 import { haveTool, requireTool, type SkipContext } from "./helpers/reference.js";
 import { mixed } from "./helpers/zlib-points.js";
 
 const KiB = 1024;
-const MiB = 1024 * KiB;
-const AT = 77;
 
 afterEach(() => setLzmaEngineMode("auto"));
 
 function xz(t: SkipContext, data: Uint8Array, args: string[]): Uint8Array {
   requireTool("xz", t);
   return new Uint8Array(execFileSync("xz", ["-c", ...args], { input: data, maxBuffer: 1 << 27 }));
-}
-
-type Outcome = { bytes: Uint8Array } | { code: string; message: string; offset: number };
-
-/** Decode one chunk with `codec` in pieces of `max`, to bytes or to the error it fails with. */
-async function outcome(codec: Codec, stream: Uint8Array, size: number, max = 70_000) {
-  const memory = new MemoryMeter(32 * MiB);
-  const cursor = codec.open(chunkContext(stream, size, { at: AT, memory }));
-  const out = new Uint8Array(size);
-  try {
-    for (;;) {
-      const piece = await cursor.next(max);
-      if (piece.length === 0) break;
-      out.set(piece, cursor.position - piece.length);
-    }
-  } catch (e) {
-    if (!(e instanceof DmgError)) throw e;
-    expect(memory.used).toBe(0);
-    return { code: e.code, message: e.message, offset: e.offset } as Outcome;
-  }
-  expect(memory.used).toBe(0);
-  return { bytes: out } as Outcome;
 }
 
 /** True when the outcome is exactly `data` (a byte compare: deep equality is slow here). */
