@@ -516,7 +516,11 @@ class LzfseCursor implements ChunkCursor {
 async function lzfseEngine(bytes: number): Promise<LzfseEngine> {
   return (
     ((await lzfseWasmReady()) ? wasmLzfseEngine(bytes) : undefined) ??
-    jsLzfseEngine(bytes, (...a) => new LzfseBlock(...a))
+    jsLzfseEngine(
+      bytes,
+      (h, payload, literals, tables, fail, at) =>
+        new LzfseBlock(h, payload, literals, tables, fail, at),
+    )
   );
 }
 
