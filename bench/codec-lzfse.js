@@ -8,7 +8,9 @@
  * Each run decodes every chunk of each image through the codec interface (payloads already in
  * memory, so no I/O is timed) and then times `7zz x -so -tdmg IMAGE` (output to /dev/null)
  * through GNU time. Each `--dist` (default: this checkout's dist/) is a build of the project
- * to load the codec from, so two builds can be compared run by run, interleaved. CPU time
+ * to load the codec from, so two builds can be compared run by run, interleaved; a build with
+ * the WebAssembly block decoders is timed twice, with them ("wasm") and with the TypeScript
+ * decoders ("TS"), which stay as the fallback where WebAssembly is refused. CPU time
  * (user + system) is the figure to compare: wall time on a shared machine is noise. Prints
  * the median of R runs (default 5) per row, after checking each build's output once.
  */
@@ -39,18 +41,28 @@ function parseArgs(argv) {
   return opts;
 }
 
-/** The ULFO codec, the memory meter and the image reader of the build in `dir`. */
-async function loadBuild(dir) {
+/**
+ * The ULFO codec, the memory meter and the image reader of the build in `dir`: one entry, or
+ * two (WebAssembly, then TypeScript decoders) when the build has both.
+ */
+async function loadBuilds(dir) {
   const load = (p) => import(pathToFileURL(join(dir, p)).href);
   const { codecTable } = await load("codecs/registry.js");
   const { MemoryMeter } = await load("core/limits.js");
   const { bytesSource } = await load("sources/source.js");
-  return {
+  const build = {
     dir,
     codec: (await codecTable([ULFO])).get(ULFO),
     MemoryMeter,
     bytesSource,
+    setMode: () => {},
   };
+  const wasm = await load("codecs/wasm/embedded.js").catch(() => undefined);
+  if (!wasm?.setWasmMode) return [build];
+  return [
+    { ...build, dir: `${dir} (wasm)`, setMode: () => wasm.setWasmMode("auto") },
+    { ...build, dir: `${dir} (TS)`, setMode: () => wasm.setWasmMode("js") },
+  ];
 }
 
 /** Every ULFO chunk of the image at `path`: its payload, in memory, and its output size. */
@@ -70,6 +82,7 @@ async function chunksOf(path) {
 
 /** Decode `chunks` with `build`; `onPiece` sees each output piece. */
 async function decodeAll(build, chunks, onPiece) {
+  build.setMode();
   const memory = new build.MemoryMeter(64 * MIB);
   let bytes = 0;
   for (const c of chunks) {
@@ -121,7 +134,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const builds = [];
-  for (const d of opts.dists) builds.push(await loadBuild(d));
+  for (const d of opts.dists) builds.push(...(await loadBuilds(d)));
   const dir = mkdtempSync(join(tmpdir(), "codec-lzfse-"));
   try {
     const apple = await appleLzfseChunk();

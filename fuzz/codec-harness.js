@@ -121,10 +121,11 @@ function closeAndCheck(cursor, memory) {
  * Decode the fuzz input as one chunk of `type` (see {@link codecInput}), reading all output
  * and checking the codec contract of src/codecs/codec.ts. A codec that resumes is given a
  * recorder (compact points when bit 7 of byte 1 is set); each point it offers must resume to
- * the same bytes, and the same outcome, as the decode from the chunk start.
+ * the same bytes, and the same outcome, as the decode from the chunk start. Returns the
+ * outcome, for differential targets: the bytes handed out and the error, if any.
  */
 export async function fuzzCodec(type, data) {
-  if (data.length < 2) return;
+  if (data.length < 2) return undefined;
   const codec = codecFor(type);
   const { outputSize, max } = codecInput(data);
   const ctx = chunkContext(data, 2, outputSize);

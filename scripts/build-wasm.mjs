@@ -24,6 +24,12 @@ export const WASM_MODULES = [
     name: "LZMA_WASM",
     what: "the LZMA decoder (lzma.c)",
   },
+  {
+    source: "src/codecs/lzfse/wasm/lzfse.c",
+    output: "src/codecs/lzfse/wasm/lzfse-wasm-bytes.ts",
+    name: "LZFSE_WASM",
+    what: "the LZFSE and LZVN block decoders (lzfse.c)",
+  },
 ];
 
 /** The first of these found builds the modules. */

@@ -8,20 +8,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import {
-  LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
-  LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
-  LZFSE_COMPRESSEDV2_BLOCK_MAGIC,
-  LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
-  LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
-  lzfseCodec,
-} from "../src/codecs/lzfse/lzfse.js";
-import {
-  type LzfseBlockHeader,
-  parseV2Header,
-  V1_HEADER_SIZE,
-  v2HeaderSize,
-} from "../src/codecs/lzfse/lzfse-fse.js";
+import { lzfseCodec } from "../src/codecs/lzfse/lzfse.js";
+import { type LzfseBlockHeader, v2HeaderSize } from "../src/codecs/lzfse/lzfse-fse.js";
 import { codecTable } from "../src/codecs/registry.js";
 import { DmgError } from "../src/core/errors.js";
 import { MemoryMeter } from "../src/core/limits.js";
@@ -31,6 +19,18 @@ import { encodeLzfse } from "../src/write/lzfse-encode.js";
 import { buildDmg } from "../src/write/model.js";
 import { chunkContext } from "./helpers/chunk-context.js";
 import { REAL } from "./helpers/corpus.js";
+import {
+  asV1,
+  blocks,
+  cat,
+  END,
+  le32,
+  lzvn,
+  mixedBytes,
+  rng,
+  stored,
+  v2At,
+} from "./helpers/lzfse-blocks.js";
 import { requireTool, sevenZipExtract } from "./helpers/reference.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "lzfse");
@@ -105,99 +105,6 @@ async function decodeError(stream: Uint8Array, outputSize: number): Promise<DmgE
 
 const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 const same = (a: Uint8Array, b: Uint8Array) => a.length === b.length && Buffer.compare(a, b) === 0;
-const le32 = (v: number) => [v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24];
-const cat = (...parts: ArrayLike<number>[]): Uint8Array =>
-  Buffer.concat(parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p))));
-const END = le32(LZFSE_ENDOFSTREAM_BLOCK_MAGIC);
-
-/** A stored block. */
-const stored = (bytes: ArrayLike<number>) =>
-  cat(le32(LZFSE_UNCOMPRESSED_BLOCK_MAGIC), le32(bytes.length), bytes);
-/** An LZVN block of `nRaw` bytes from `ops`, with its end-of-stream opcode unless `eos` false. */
-function lzvn(nRaw: number, ops: number[], eos = true): Uint8Array {
-  const payload = eos ? [...ops, 6, 0, 0, 0, 0, 0, 0, 0] : ops;
-  return cat(le32(LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC), le32(nRaw), le32(payload.length), payload);
-}
-
-/** The blocks of a stream, each as its bytes. */
-function blocks(stream: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const view = new DataView(stream.buffer, stream.byteOffset, stream.length);
-  for (let at = 0; at < stream.length; ) {
-    const magic = view.getUint32(at, true);
-    let size = 4;
-    if (magic === LZFSE_UNCOMPRESSED_BLOCK_MAGIC) size = 8 + view.getUint32(at + 4, true);
-    else if (magic === LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC) size = 12 + view.getUint32(at + 8, true);
-    else if (magic === LZFSE_COMPRESSEDV2_BLOCK_MAGIC) {
-      const h = v2At(stream, at);
-      size = h.headerSize + h.n_literal_payload_bytes + h.n_lmd_payload_bytes;
-    }
-    out.push(stream.subarray(at, at + size));
-    at += size;
-  }
-  return out;
-}
-
-function v2At(stream: Uint8Array, at: number): LzfseBlockHeader {
-  const size = v2HeaderSize(stream.subarray(at, at + 32));
-  return parseV2Header(stream.subarray(at, at + size), (m) => {
-    throw new Error(m);
-  });
-}
-
-/** The same block with its header rewritten as `bvx1`, after `edit` changes its fields. */
-function asV1(block: Uint8Array, edit: (h: LzfseBlockHeader) => void = () => {}): Uint8Array {
-  const h = v2At(block, 0);
-  edit(h);
-  const out = new Uint8Array(V1_HEADER_SIZE + block.length - h.headerSize);
-  const v = new DataView(out.buffer);
-  const words = [
-    LZFSE_COMPRESSEDV1_BLOCK_MAGIC,
-    h.n_raw_bytes,
-    h.n_literal_payload_bytes + h.n_lmd_payload_bytes,
-    h.n_literals,
-    h.n_matches,
-    h.n_literal_payload_bytes,
-    h.n_lmd_payload_bytes,
-    h.literal_bits,
-  ];
-  for (const [i, w] of words.entries()) v.setUint32(4 * i, w >>> 0, true);
-  for (const [i, st] of h.literal_state.entries()) v.setUint16(32 + 2 * i, st, true);
-  v.setInt32(40, h.lmd_bits, true);
-  const u16s = [h.l_state, h.m_state, h.d_state, ...h.freq];
-  for (const [i, x] of u16s.entries()) v.setUint16(44 + 2 * i, x, true);
-  out.set(block.subarray(h.headerSize), V1_HEADER_SIZE);
-  return out;
-}
-
-/** Deterministic pseudo-random numbers (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
-
-/** Test input: text-like runs, repeats near and far, and random stretches. */
-function mixedBytes(n: number, seed: number): Uint8Array {
-  const next = rng(seed);
-  const out = new Uint8Array(n);
-  for (let i = 0; i < n; ) {
-    const r = next();
-    const len = Math.min(n - i, 1 + (r % 300));
-    const kind = (r >>> 9) % 4;
-    const from = i - 1 - (next() % 70_000);
-    if (kind === 0 && from >= 0) out.copyWithin(i, from, from + len);
-    else if (kind === 1) out.fill(r >>> 24, i, i + len);
-    else for (let k = 0; k < len; k++) out[i + k] = kind === 2 ? 97 + (next() % 8) : next();
-    i += len;
-  }
-  return out;
-}
-
 describe("LZFSE: the reference encoder's vectors", () => {
   it("cover stored, LZVN and bvx2 blocks", () => {
     expect(VECTORS.length).toBe(14);

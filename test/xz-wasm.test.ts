@@ -1,55 +1,29 @@
 /**
  * The WebAssembly LZMA decoder against the TypeScript one it was written from: the same bytes
  * for every stream the system `xz` makes at several presets and literal/position settings, and
- * the same error (code, message, offset) for every corrupted stream; the embedded module is
- * exactly what its C source builds; and where WebAssembly is refused, the TypeScript decoder
- * does the work.
+ * the same error (code, message, offset) for every corrupted stream; the engine's memory
+ * within what the budget counts; and where WebAssembly is refused, the TypeScript decoder does
+ * the work. (test/wasm-build.test.ts checks the embedded module is what lzma.c builds.)
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
-import type { Codec } from "../src/codecs/codec.js";
 import { setWasmMode } from "../src/codecs/wasm/embedded.js";
 import { LZMA_WASM_FIXED, wasmLzmaEngine } from "../src/codecs/xz/wasm/lzma-wasm.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
-import { MemoryMeter } from "../src/core/limits.js";
-import { DmgError } from "../src/index.js";
-import { chunkContext } from "./helpers/chunk-context.js";
-import { haveTool, requireTool, type SkipContext } from "./helpers/reference.js";
+import { type Outcome, outcome } from "./helpers/codec-outcome.js";
+import { requireTool, type SkipContext } from "./helpers/reference.js";
 import { mixed } from "./helpers/zlib-points.js";
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const AT = 77;
 
 afterEach(() => setWasmMode("auto"));
 
 function xz(t: SkipContext, data: Uint8Array, args: string[]): Uint8Array {
   requireTool("xz", t);
   return new Uint8Array(execFileSync("xz", ["-c", ...args], { input: data, maxBuffer: 1 << 27 }));
-}
-
-type Outcome = { bytes: Uint8Array } | { code: string; message: string; offset: number };
-
-/** Decode one chunk with `codec` in pieces of `max`, to bytes or to the error it fails with. */
-async function outcome(codec: Codec, stream: Uint8Array, size: number, max = 70_000) {
-  const memory = new MemoryMeter(32 * MiB);
-  const cursor = codec.open(chunkContext(stream, size, { at: AT, memory }));
-  const out = new Uint8Array(size);
-  try {
-    for (;;) {
-      const piece = await cursor.next(max);
-      if (piece.length === 0) break;
-      out.set(piece, cursor.position - piece.length);
-    }
-  } catch (e) {
-    if (!(e instanceof DmgError)) throw e;
-    expect(memory.used).toBe(0);
-    return { code: e.code, message: e.message, offset: e.offset } as Outcome;
-  }
-  expect(memory.used).toBe(0);
-  return { bytes: out } as Outcome;
 }
 
 /** True when the outcome is exactly `data` (a byte compare: deep equality is slow here). */
@@ -72,20 +46,6 @@ async function both(stream: Uint8Array, size: number, max?: number) {
 }
 
 describe("WebAssembly LZMA decoder", () => {
-  it("the embedded module is exactly what lzma.c builds", (t) => {
-    if (!haveTool("clang-14") || !haveTool("wasm-ld-14")) {
-      const message =
-        "clang-14 and lld-14 are not installed (Debian: apt-get install -y clang-14 lld-14)";
-      if (process.env.CI) throw new Error(`${message}; CI requires them`);
-      t.skip(message);
-    }
-    const r = spawnSync(process.execPath, ["scripts/build-wasm.mjs", "--check"], {
-      encoding: "utf8",
-    });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
-  });
-
   it("gives the TypeScript decoder's bytes for every preset and lc/lp/pb", async (t) => {
     const data = mixed(400 * KiB, 3);
     const settings = [

@@ -68,7 +68,8 @@ const LITERAL_STREAM = stream(
   new Array<number>(LZFSE_ENCODE_LITERAL_SYMBOLS).fill(0),
 );
 const STREAMS = [L_STREAM, M_STREAM, D_STREAM, LITERAL_STREAM];
-const FREQ_COUNT = LITERAL_STREAM.from + LZFSE_ENCODE_LITERAL_SYMBOLS;
+/** L, M, D and literal frequencies: the entries of a header's frequency table. */
+export const FREQ_COUNT = LITERAL_STREAM.from + LZFSE_ENCODE_LITERAL_SYMBOLS;
 
 /** `bvx1` header size: 7 u32 counts, the final stream states, 360 u16 frequencies, 2 pad bytes. */
 export const V1_HEADER_SIZE = 772;
@@ -328,4 +329,22 @@ export function backwardBits(
     s.accum = last;
   }
   return s;
+}
+
+/**
+ * Start a block's L, M, D stream, which follows its `litEnd` bytes of literal stream in
+ * `payload`: the reference decoder loads 8 bytes (7 with no padding bits) to start it, so a
+ * shorter stream is refused (E28).
+ */
+export function lmdBits(
+  h: LzfseBlockHeader,
+  payload: Uint8Array,
+  fail: Fail,
+  payloadAt: number,
+): BitState {
+  const litEnd = h.n_literal_payload_bytes;
+  if (payload.length - litEnd < (h.lmd_bits < 0 ? 8 : 7)) {
+    fail("LZFSE L, M, D payload is shorter than its stream header", payloadAt + litEnd);
+  }
+  return backwardBits(payload, litEnd, payload.length, h.lmd_bits, fail, payloadAt);
 }

@@ -4,6 +4,9 @@
  * L, M, D triples) and `bvx$` (end of stream). Matches reach back across blocks, so the cursor
  * keeps the last 256 KiB of output (more than the largest distance) plus room for output;
  * a compressed block's payload (under 2 MiB, checked) is read whole, a stored block streamed.
+ * Headers and stored blocks are handled here; compressed blocks are decoded by the WebAssembly
+ * build of the block decoders where it runs (wasm/lzfse-wasm.ts), else by the TypeScript ones
+ * below and in lzvn.ts, which the tests and the fuzz target compare it with.
  */
 
 import type { DmgError } from "../../core/errors.js";
@@ -16,6 +19,7 @@ import {
   decodeError,
   guardedNext,
 } from "../codec.js";
+import { jsLzfseEngine, type LzfseEngine, type OutBlock } from "./lzfse-engine.js";
 import {
   type BitState,
   backwardBits,
@@ -24,9 +28,9 @@ import {
   FSE_DELTA_SHIFT,
   FSE_EXTRA_SHIFT,
   FSE_TOTAL_MASK,
-  FseTables,
-  LZFSE_LITERALS_PER_BLOCK,
+  type FseTables,
   type LzfseBlockHeader,
+  lmdBits,
   parseV1Header,
   parseV2Header,
   V1_HEADER_SIZE,
@@ -41,7 +45,8 @@ import {
   LZFSE_ENDOFSTREAM_BLOCK_MAGIC,
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
 } from "./lzfse-magic.js";
-import { copyBytes, copyMatch, LzBlock, LzvnBlock, viewOf } from "./lzvn.js";
+import { copyBytes, copyMatch, LzBlock } from "./lzvn.js";
+import { wasmLzfseEngine } from "./wasm/lzfse-wasm.js";
 
 export {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
@@ -77,7 +82,7 @@ const u32 = (b: Uint8Array, at = 0) =>
  * The bit readers are inlined (the state in locals, refilled to at least 24 bits, the most one
  * value takes, while bytes last): a read of `n` bits with fewer left fails (E28).
  */
-class LzfseBlock extends LzBlock {
+export class LzfseBlock extends LzBlock {
   private readonly nLiterals: number;
   private matches: number;
   /** L, M, D decoder states and the L, M, D stream's bit reader. */
@@ -104,12 +109,8 @@ class LzfseBlock extends LzBlock {
     // Four interleaved streams; the count is rounded up to whole groups of four.
     this.nLiterals = (h.n_literals + 3) & ~3;
     this.decodeLiterals(literals, lits);
-    // The reference decoder loads 8 bytes (7 with no padding bits) to start this stream.
-    if (payload.length - litEnd < (h.lmd_bits < 0 ? 8 : 7)) {
-      fail("LZFSE L, M, D payload is shorter than its stream header", payloadAt + litEnd);
-    }
     this.lmdStart = litEnd;
-    this.bits = backwardBits(payload, litEnd, payload.length, h.lmd_bits, fail, payloadAt);
+    this.bits = lmdBits(h, payload, fail, payloadAt);
     this.lState = h.l_state;
     this.mState = h.m_state;
     this.dState = h.d_state;
@@ -285,10 +286,13 @@ class LzfseCursor implements ChunkCursor {
   held = 0;
   done = false;
   failure: DmgError | undefined;
-  /** History (up to HISTORY bytes) then room for a few output pieces. */
-  private readonly buf: Uint8Array;
-  private readonly view: DataView;
+  /**
+   * The block decoders and their buffer: history (up to HISTORY bytes) then room for a few
+   * output pieces. Made at the first step, once it is known whether WebAssembly runs.
+   */
+  private engine: LzfseEngine | undefined;
   private readonly history: number;
+  private readonly bufBytes: number;
   private wpos = 0;
   /** Bytes decoded so far, including the piece being built. */
   private total = 0;
@@ -298,10 +302,9 @@ class LzfseCursor implements ChunkCursor {
   private blockAt: number;
   /** Bytes of a stored block still to copy. */
   private rawLeft = 0;
-  private block: LzBlock | null = null;
+  private block: OutBlock | null = null;
   private payloadHeld = 0;
-  private literals: Uint8Array | null = null;
-  private tables: FseTables | null = null;
+  private lzfseHeld = false;
   private ended = false;
   private readonly fail: Fail;
 
@@ -313,8 +316,7 @@ class LzfseCursor implements ChunkCursor {
     const need = this.history + room + piece + V1_HEADER_SIZE;
     ctx.memory.acquire(need, "LZFSE history, output and input buffers");
     this.held = need;
-    this.buf = new Uint8Array(this.history + room);
-    this.view = viewOf(this.buf);
+    this.bufBytes = this.history + room;
     this.blockAt = ctx.offset;
     this.fail = (message, at = this.blockAt) => decodeError(ctx, "DECODE_CORRUPT", message, at);
   }
@@ -324,7 +326,9 @@ class LzfseCursor implements ChunkCursor {
   }
 
   private async step(max: number): Promise<Uint8Array> {
-    const { buf } = this;
+    this.engine ??= await lzfseEngine(this.bufBytes);
+    const { engine } = this;
+    let buf = engine.out;
     const want = Math.min(max, OUT_PIECE, this.ctx.outputSize - this.position);
     if (this.wpos + want > buf.length) {
       // Slide: keep only the history a match can still reach.
@@ -343,12 +347,15 @@ class LzfseCursor implements ChunkCursor {
         this.wpos += n;
         this.total += n;
       } else if (this.block !== null) {
-        this.wpos = this.block.decode(buf, this.view, from, stop, this.total - from);
+        this.wpos = this.block.decode(buf, engine.view, from, stop, this.total - from);
         this.total += this.wpos - from;
         if (this.block.done) this.endBlock();
         else if (this.wpos === stop) break;
-      } else if (this.ended || (await this.header())) {
+      } else if (this.ended || (await this.header(engine))) {
         break;
+      } else {
+        // Starting a block may have moved the buffer (a WebAssembly memory grown).
+        buf = engine.out;
       }
     }
     const produced = this.wpos - start;
@@ -358,7 +365,7 @@ class LzfseCursor implements ChunkCursor {
   }
 
   /** Read the next block header; true at the end-of-stream block. */
-  private async header(): Promise<boolean> {
+  private async header(engine: LzfseEngine): Promise<boolean> {
     const { ctx } = this;
     this.blockAt = ctx.offset + this.consumed;
     if (this.consumed === ctx.length) {
@@ -380,10 +387,10 @@ class LzfseCursor implements ChunkCursor {
       const h = await this.read(8, "LZVN block header");
       const nRaw = this.declare(u32(h));
       const at = ctx.offset + this.consumed;
-      this.block = new LzvnBlock(await this.payload(u32(h, 4)), nRaw, this.fail, at);
+      this.block = engine.lzvn(await this.payload(u32(h, 4)), nRaw, this.fail, at);
     } else if (magic === LZFSE_COMPRESSEDV1_BLOCK_MAGIC) {
       const rest = await this.read(V1_HEADER_SIZE - 4, "LZFSE bvx1 block header");
-      await this.lzfseBlock(parseV1Header(withMagic(magic, rest)));
+      await this.lzfseBlock(engine, parseV1Header(withMagic(magic, rest)));
     } else if (magic === LZFSE_COMPRESSEDV2_BLOCK_MAGIC) {
       const fixed = withMagic(magic, await this.read(V2_FIXED_SIZE - 4, "LZFSE bvx2 block header"));
       const size = v2HeaderSize(fixed);
@@ -395,7 +402,7 @@ class LzfseCursor implements ChunkCursor {
       const all = new Uint8Array(size);
       all.set(fixed);
       all.set(await this.read(size - V2_FIXED_SIZE, "LZFSE bvx2 frequency tables"), V2_FIXED_SIZE);
-      await this.lzfseBlock(parseV2Header(all, this.fail));
+      await this.lzfseBlock(engine, parseV2Header(all, this.fail));
     } else {
       // E28: anything else is not an LZFSE block.
       this.fail(
@@ -405,7 +412,7 @@ class LzfseCursor implements ChunkCursor {
     return false;
   }
 
-  private async lzfseBlock(h: LzfseBlockHeader): Promise<void> {
+  private async lzfseBlock(engine: LzfseEngine, h: LzfseBlockHeader): Promise<void> {
     this.declare(h.n_raw_bytes);
     checkBlockHeader(h, this.fail);
     const lit = h.n_literal_payload_bytes;
@@ -416,15 +423,13 @@ class LzfseCursor implements ChunkCursor {
         `LZFSE block declares payloads of ${lit} and ${lmd} bytes, over ${MAX_STREAM_PAYLOAD}`,
       );
     }
-    if (this.literals === null) {
+    if (!this.lzfseHeld) {
       this.ctx.memory.acquire(LZFSE_STATE, "LZFSE literal buffer and tables");
       this.held += LZFSE_STATE;
-      this.literals = new Uint8Array(LZFSE_LITERALS_PER_BLOCK);
-      this.tables = new FseTables();
+      this.lzfseHeld = true;
     }
     const at = this.ctx.offset + this.consumed;
-    const payload = await this.payload(lit + lmd);
-    this.block = new LzfseBlock(h, payload, this.literals, this.tables as FseTables, this.fail, at);
+    this.block = engine.lzfse(h, await this.payload(lit + lmd), this.fail, at);
   }
 
   /** Check a block's n_raw_bytes against the chunk's declared size still to decode (E25, E28). */
@@ -501,7 +506,22 @@ class LzfseCursor implements ChunkCursor {
     this.ctx.memory.release(this.held);
     this.held = 0;
     this.block = null;
+    // Reused only once no piece it handed out can be in use: after the end or a failure.
+    this.engine?.release(this.done || this.failure !== undefined);
+    this.engine = undefined;
   }
+}
+
+/** The WebAssembly block decoders where they run, else the TypeScript ones. */
+async function lzfseEngine(bytes: number): Promise<LzfseEngine> {
+  return (
+    (await wasmLzfseEngine(bytes)) ??
+    jsLzfseEngine(
+      bytes,
+      (h, payload, literals, tables, fail, at) =>
+        new LzfseBlock(h, payload, literals, tables, fail, at),
+    )
+  );
 }
 
 /** `rest` of a header read after its 4-byte `magic`, with the magic put back in front. */
