@@ -133,6 +133,40 @@ export async function warm(path) {
 }
 
 /**
+ * Run `cmd args` under GNU time, standard output discarded: wall and CPU (user + system)
+ * seconds, or the error's last line.
+ *
+ * @param {string} cmd
+ * @param {string[]} args
+ * @returns {{ wall: number, cpu: number } | { error: string }}
+ */
+export function timed(cmd, args) {
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", cmd, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) return { error: r.stderr.trim().split("\n").pop() };
+  const [wall, user, sys] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
+  return { wall, cpu: user + sys };
+}
+
+/**
+ * Print one row of a codec benchmark: the medians of `runs` ({ wall, cpu } seconds, or
+ * { error }) as MB/s of `bytes` output and seconds.
+ */
+export function cpuRow(name, runs, bytes, note) {
+  const ok = runs.filter((r) => !r.error);
+  if (ok.length === 0) return console.log(`${name.padEnd(28)} failed: ${runs[0].error}`);
+  const wall = median(ok.map((r) => r.wall));
+  const cpu = median(ok.map((r) => r.cpu));
+  const f = (x) => x.toFixed(1).padStart(7);
+  console.log(
+    `${name.padEnd(28)}${f(bytes / 1e6 / wall)} MB/s wall ${f(bytes / 1e6 / cpu)} MB/s CPU   wall ${wall.toFixed(3)} s  CPU ${cpu.toFixed(3)} s  ${note}`,
+  );
+}
+
+/**
  * The median of `xs` (the mean of the middle two for an even count).
  *
  * @param {number[]} xs

@@ -24,6 +24,12 @@ export const WASM_MODULES = [
     name: "LZMA_WASM",
     what: "the LZMA decoder (lzma.c)",
   },
+  {
+    source: "src/codecs/bzip2/wasm/bzip2.c",
+    output: "src/codecs/bzip2/wasm/bzip2-wasm-bytes.ts",
+    name: "BZIP2_WASM",
+    what: "the bzip2 block stages (bzip2.c)",
+  },
 ];
 
 /** The first of these found builds the modules. */
