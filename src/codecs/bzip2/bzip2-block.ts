@@ -13,8 +13,12 @@ export type { BitReader } from "./bzip2-huffman.js";
 
 /** Working memory of the tables: selectors, code lengths, decoding tables, move-to-front list. */
 export const TABLES_BYTES = 128 * 1024;
-/** Working memory of the block array per block size step (4 bytes x 100k). */
-export const BLOCK_BYTES_PER_LEVEL = 400_000;
+/**
+ * Working memory of the block array per block size step: 4 bytes x 100k, and 1 byte x 100k for
+ * the text the WebAssembly walk unscrambles (acquired for either engine, so a budget decides
+ * alike for both).
+ */
+export const BLOCK_BYTES_PER_LEVEL = 500_000;
 
 /** Decodes the blocks of one stream, one at a time, in a block array sized by its level. */
 export class Block {

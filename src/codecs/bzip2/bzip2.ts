@@ -8,7 +8,7 @@
  * only the blocks from there on, and still checks the stream CRC (the combined CRC so far is
  * part of the point).
  *
- * Working memory: the block array (4 bytes x 100k x level, at most 3.6 MB), a window of
+ * Working memory: the block array (5 bytes x 100k x level, at most 4.5 MB), a window of
  * compressed input, one output piece and small tables; all acquired before allocation.
  */
 import type { DmgError } from "../../core/errors.js";

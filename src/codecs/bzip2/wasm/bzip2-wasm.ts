@@ -30,7 +30,7 @@ const S_NBLOCK = 5;
 const S_LEFT = 15;
 const S_COPIES = 18;
 const S_CRC = 19;
-const S_WORDS = 20;
+const S_WORDS = 22;
 /** bz_decode's results past the failures' (FAILURES in bzip2-symbols.ts, plus one). */
 const MORE_INPUT = 0;
 const END_OF_BLOCK = 1;
@@ -53,6 +53,7 @@ interface Exports {
   bz_out(): number;
   bz_out_bytes(): number;
   bz_block(): number;
+  bz_block_bytes(blockMax: number): number;
   bz_build(g: number, alpha: number): number;
   bz_start(nUsed: number, nSel: number, blockMax: number): number;
   bz_decode(): number;
@@ -139,11 +140,11 @@ class WasmEngine implements Bzip2Engine {
   }
 
   fits(blockMax: number): boolean {
-    return this.blockAt + 4 * blockMax <= this.x.memory.buffer.byteLength;
+    return this.blockAt + this.x.bz_block_bytes(blockMax) <= this.x.memory.buffer.byteLength;
   }
 
   grow(blockMax: number): void {
-    const need = this.blockAt + 4 * blockMax - this.x.memory.buffer.byteLength;
+    const need = this.blockAt + this.x.bz_block_bytes(blockMax) - this.x.memory.buffer.byteLength;
     this.x.memory.grow(Math.ceil(need / PAGE));
   }
 

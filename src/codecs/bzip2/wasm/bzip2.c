@@ -10,8 +10,9 @@
  *
  * Linear memory holds, in order: this file's statics (the state block, selectors, code tables,
  * move-to-front list, a slice of compressed input, one output piece), then the block array
- * from `__heap_base`, which the host makes room for (100k x 4 bytes per block size step) by
- * growing the memory before it calls bz_start. Every index is kept inside its area by the same
+ * from `__heap_base` and the pages of the text the walk unscrambles after it, which the host
+ * makes room for (bz_block_bytes: about 100k x 5 bytes per block size step) by growing the
+ * memory before it calls bz_start. Every index is kept inside its area by the same
  * arithmetic as the TypeScript decoder; a fault here could only ever touch this instance's own
  * memory.
  *
@@ -64,7 +65,7 @@ typedef unsigned long long u64;
  */
 enum { S_POS, S_END, S_STOP, S_ACC, S_NBITS, S_NBLOCK, S_SEL, S_GROUP_LEFT, S_G, S_RUN,
        S_WEIGHT, S_NSEL, S_EOB, S_BLOCK_MAX, S_TPOS, S_LEFT, S_LAST, S_WRUN, S_COPIES, S_CRC,
-       S_WORDS };
+       S_SEGS, S_SEG, S_WORDS };
 
 static i32 st[S_WORDS];
 static u8 selectors[MAX_SELECTORS];
@@ -90,6 +91,8 @@ static u32 crc_table[8 * 256];
 static u8 input[INPUT_BYTES + 16];
 static u8 out[OUT_BYTES];
 extern u8 __heap_base;
+
+EXPORT(bz_block_bytes) u32 bz_block_bytes(u32 block_max);
 
 static u32 *block_array(void) { return (u32 *)(((u32)&__heap_base + 15) & ~15u); }
 
@@ -195,7 +198,7 @@ static u32 slow(u32 g, u32 acc, u32 nbits) {
 EXPORT(bz_start) int bz_start(u32 n_used, u32 n_sel, u32 block_max) {
   const u32 room = __builtin_wasm_memory_size(0) * 65536u - (u32)block_array();
   if (n_used < 1 || n_used > 256 || n_sel > MAX_SELECTORS || block_max > BLOCK_MAX ||
-      block_max > room / 4) {
+      bz_block_bytes(block_max) > room) {
     return 0;
   }
   if (crc_table[1] == 0) crc_init();
@@ -349,10 +352,122 @@ EXPORT(bz_decode) int bz_decode(void) {
   return result;
 }
 
+/* The walk's chains: independent walks of the block array, whose loads overlap in time. */
+#define CHAINS 16
+/* Blocks below this many entries are walked as one chain (the array fits a near cache). */
+#define CHAINS_FROM 65536
+/* Bit 31 of an entry marks a chain's start; the next entry's index is 20 bits (< 900000). */
+#define MARK 0x80000000u
+#define NEXT(e) (((e) >> 8) & 0xfffffu)
+/* The chains write the text in pages of this many bytes, each chain's pages linked in order. */
+#define PAGE 4096
+#define PAGES (BLOCK_MAX / PAGE + CHAINS + 2)
+
+/* Per page, the next page of the same chain; the segments of the text in order (page and
+ * length): what bz_emit reads. */
+static u16 page_next[PAGES];
+static u16 seg_page[PAGES];
+static u32 seg_len[PAGES];
+
+/* The text the walk unscrambles, the block's bytes in order: pages after the block array. */
+static u8 *pages(void) { return (u8 *)(block_array() + st[S_BLOCK_MAX]); }
+
+/* Bytes the block array and the text's pages take for blocks of `block_max` entries. */
+EXPORT(bz_block_bytes) u32 bz_block_bytes(u32 block_max) {
+  return block_max * 4 + (block_max / PAGE + CHAINS + 1) * PAGE;
+}
+
+/*
+ * Unscramble the linked block array's `nblock` entries, from entry `first_row`, into the text:
+ * the bytes of first_row, its next entry, that one's next, and so on. A single walk waits on
+ * memory at every step (the array is up to 3.6 MB), so the cycle is cut at up to CHAINS marked
+ * rows into chains walked side by side, each writing its bytes into pages of its own; then the
+ * chains are put in text order (each ends where another starts) as a list of segments.
+ * A corrupt block's links may form several cycles: the text is then the cycle of first_row,
+ * which bz_emit repeats, as a single walk would. Returns the cycle's length.
+ */
+static u32 unscramble(u32 *tt, u32 nblock, u32 first_row) {
+  u8 *const base = pages();
+  u32 start[CHAINS], cur[CHAINS], len[CHAINS], then[CHAINS], id[CHAINS];
+  u32 first_page[CHAINS], page[CHAINS];
+  u8 *p[CHAINS];
+  u8 *end[CHAINS];
+  u32 k = 0, used_pages = 0;
+  start[k++] = first_row;
+  if (nblock >= CHAINS_FROM) {
+    for (u32 j = 1; j < CHAINS; j++) {
+      const u32 r = (u32)(((u64)nblock * j) / CHAINS);
+      if (r != first_row) start[k++] = r;
+    }
+  }
+  for (u32 j = 0; j < k; j++) tt[start[j]] |= MARK;
+  for (u32 j = 0; j < k; j++) {
+    const u32 e = tt[start[j]];
+    id[j] = j;
+    page[j] = first_page[j] = used_pages++;
+    page_next[page[j]] = 0;
+    p[j] = base + page[j] * PAGE;
+    end[j] = p[j] + PAGE;
+    *p[j]++ = (u8)e;
+    cur[j] = NEXT(e);
+    len[j] = 0;
+  }
+  u32 live = k;
+  while (live > 0) {
+    for (u32 j = 0; j < live; j++) {
+      const u32 e = tt[cur[j]];
+      if (e & MARK) {
+        /* The chain reached the next one's start: done. */
+        then[id[j]] = cur[j];
+        len[id[j]] += (u32)(p[j] - (end[j] - PAGE));
+        live--;
+        cur[j] = cur[live];
+        p[j] = p[live];
+        end[j] = end[live];
+        id[j] = id[live];
+        j--;
+        continue;
+      }
+      *p[j]++ = (u8)e;
+      cur[j] = NEXT(e);
+      if (p[j] == end[j]) {
+        /* Every chain's bytes are entries of the block: the pages never run out. */
+        const u32 q = used_pages++;
+        page_next[page[id[j]]] = (u16)q;
+        page[id[j]] = q;
+        page_next[q] = 0;
+        p[j] = base + q * PAGE;
+        end[j] = p[j] + PAGE;
+        len[id[j]] += PAGE;
+      }
+    }
+  }
+  /* The chains in text order, from first_row's, until the cycle comes back to it. */
+  u32 segs = 0, total = 0, j = 0, chains = 0;
+  for (;;) {
+    u32 q = first_page[j];
+    for (u32 left = len[j]; left > 0;) {
+      const u32 n = left < PAGE ? left : PAGE;
+      seg_page[segs] = (u16)q;
+      seg_len[segs++] = n;
+      total += n;
+      left -= n;
+      q = page_next[q];
+    }
+    chains++;
+    u32 next = 0;
+    while (start[next] != then[j]) next++;
+    if (next == 0 || chains == k) break;
+    j = next;
+  }
+  st[S_SEGS] = (i32)segs;
+  return total;
+}
 /*
  * Link the block array's entries (bytes in the low 8 bits, counted per value) into the inverse
- * transform's chain, each entry's upper 24 bits naming the next, and start the walk at entry
- * `orig_ptr`. Returns 0 for an origin pointer past the block (E26; the host checks it first).
+ * transform's chain, each entry's upper 24 bits naming the next, unscramble the text and start
+ * the walk over it. Returns 0 for an origin pointer past the block (E26; the host checks it
+ * first).
  */
 EXPORT(bz_link) int bz_link(u32 orig_ptr) {
   u32 *tt = block_array();
@@ -365,7 +480,9 @@ EXPORT(bz_link) int bz_link(u32 orig_ptr) {
     sum += c;
   }
   for (u32 i = 0; i < nblock; i++) tt[byte_count[tt[i] & 0xff]++] |= i << 8;
-  st[S_TPOS] = (i32)(tt[orig_ptr] >> 8);
+  unscramble(tt, nblock, tt[orig_ptr] >> 8);
+  st[S_SEG] = 0;
+  st[S_TPOS] = 0;
   st[S_LEFT] = (i32)nblock;
   st[S_LAST] = 0x100;
   st[S_WRUN] = 0;
@@ -380,11 +497,15 @@ EXPORT(bz_link) int bz_link(u32 orig_ptr) {
  * further copies), so a run-length bomb never materializes. Returns how many.
  */
 EXPORT(bz_emit) u32 bz_emit(u32 cap) {
-  const u32 *tt = block_array();
+  u8 *const base = pages();
   if (cap > OUT_BYTES) cap = OUT_BYTES;
-  u32 tpos = (u32)st[S_TPOS], left = (u32)st[S_LEFT], last = (u32)st[S_LAST];
-  u32 run = (u32)st[S_WRUN], copies = (u32)st[S_COPIES];
+  const u32 segs = (u32)st[S_SEGS];
+  u32 seg = (u32)st[S_SEG], tpos = (u32)st[S_TPOS], left = (u32)st[S_LEFT];
+  u32 last = (u32)st[S_LAST], run = (u32)st[S_WRUN], copies = (u32)st[S_COPIES];
   u32 n = 0;
+  /* The text's bytes are read from one segment at a time: t[tpos, seg_end). */
+  const u8 *t = base + seg_page[seg] * PAGE;
+  u32 seg_end = seg_len[seg];
   for (;;) {
     if (copies > 0) {
       const u32 k = copies < cap - n ? copies : cap - n;
@@ -393,11 +514,16 @@ EXPORT(bz_emit) u32 bz_emit(u32 cap) {
       copies -= k;
     }
     if (n >= cap || left == 0) break;
-    while (n < cap && left > 0) {
-      const u32 e = tt[tpos];
-      tpos = e >> 8;
+    for (;;) {
+      if (tpos == seg_end) {
+        /* The next segment; past the last, the cycle again (a corrupt block's). */
+        if (++seg == segs) seg = 0;
+        t = base + seg_page[seg] * PAGE;
+        seg_end = seg_len[seg];
+        tpos = 0;
+      }
+      const u32 b = t[tpos++];
       left--;
-      const u32 b = e & 0xff;
       out[n++] = (u8)b;
       if (b != last) {
         last = b;
@@ -406,15 +532,21 @@ EXPORT(bz_emit) u32 bz_emit(u32 cap) {
         /* After four equal bytes comes a count of further copies (0-255). */
         run = 0;
         if (left > 0) {
-          const u32 c = tt[tpos];
-          tpos = c >> 8;
+          if (tpos == seg_end) {
+            if (++seg == segs) seg = 0;
+            t = base + seg_page[seg] * PAGE;
+            seg_end = seg_len[seg];
+            tpos = 0;
+          }
+          copies = t[tpos++];
           left--;
-          copies = c & 0xff;
         }
         break;
       }
+      if (n >= cap || left == 0) break;
     }
   }
+  st[S_SEG] = (i32)seg;
   st[S_TPOS] = (i32)tpos;
   st[S_LEFT] = (i32)left;
   st[S_LAST] = (i32)last;
