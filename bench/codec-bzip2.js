@@ -20,26 +20,9 @@ import { bzip2Codec } from "../dist/codecs/bzip2/bzip2.js";
 import { bzip2WasmReady, setBzip2EngineMode } from "../dist/codecs/bzip2/wasm/bzip2-wasm.js";
 import { UDBZ } from "../dist/format/types.js";
 import { chunksOfType, decodeChunks, syntheticDisk, TOOLS, writeToolImage } from "./images.js";
-import { cpuRow, findExecutable, timed } from "./measure.js";
+import { codecBenchArgs, cpuRow, findExecutable, machineLine, timed } from "./measure.js";
 
 const MIB = 1024 * 1024;
-
-function parseArgs(argv) {
-  const opts = { mib: 64, runs: 5, image: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--image") opts.image = argv[++i];
-    else if (a === "--mib" || a === "--runs") {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number >= 1`);
-      opts[a.slice(2)] = n;
-    } else {
-      console.error("usage: node bench/codec-bzip2.js [--mib N (64)] [--runs N (5)] [--image PATH]");
-      process.exit(2);
-    }
-  }
-  return opts;
-}
 
 /** Decode every chunk with the engine `mode` ("auto": WebAssembly, "js": TypeScript). */
 async function decodeWith(mode, bytes, chunks) {
@@ -49,7 +32,10 @@ async function decodeWith(mode, bytes, chunks) {
 }
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = codecBenchArgs(
+    process.argv.slice(2),
+    "usage: node bench/codec-bzip2.js [--mib N (64)] [--runs N (5)] [--image PATH]",
+  );
   if (!findExecutable("bzip2")) throw new Error("needs the system bzip2 to make the image");
   const dir = mkdtempSync(join(os.tmpdir(), "codec-bzip2-"));
   try {
@@ -64,12 +50,7 @@ async function main() {
     console.log(
       `${chunks.length} UDBZ chunks (${(out / 1e6).toFixed(1)} MB out, ${(bytes.length / 1e6).toFixed(1)} MB image), made in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
-    console.log(
-      `node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, load ${os
-        .loadavg()
-        .map((x) => x.toFixed(2))
-        .join(" ")}; medians of ${opts.runs}`,
-    );
+    console.log(machineLine(opts.runs));
     const runs = { wasm: [], js: [], bzip2: [], z7: [], z7one: [] };
     // One warm-up pass each, so both are measured optimized.
     await decodeWith("auto", bytes, chunks.slice(0, 4));
@@ -88,6 +69,7 @@ async function main() {
         runs.z7one.push(timed(z7, ["e", "-so", "-tdmg", "-mmt1", path]));
       }
     }
+    if (process.env.BENCH_DEBUG) console.log(JSON.stringify(runs));
     cpuRow("bzip2 codec, WebAssembly", runs.wasm, out, "codec only, in-process, one thread");
     cpuRow("bzip2 codec, TypeScript", runs.js, out, "codec only, in-process, one thread");
     cpuRow("bzip2 -dc", runs.bzip2, out, "the payloads back to back, whole process");

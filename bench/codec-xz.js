@@ -21,38 +21,21 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ULMO } from "../dist/format/types.js";
 import { chunksOfType, decodeChunks, syntheticDisk, TOOLS, writeToolImage } from "./images.js";
-import { cpuRow as row, findExecutable, timed } from "./measure.js";
+import { findExecutable, cpuRow as row, timed } from "./measure.js";
 
 const MIB = 1024 * 1024;
 const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
 const CLI = fileURLToPath(new URL("../bin/dmg-validate.js", import.meta.url));
 
-function parseArgs(argv) {
-  const opts = { mib: 64, runs: 5, baseline: undefined, extract: false, image: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--extract") opts.extract = true;
-    else if (a === "--baseline") opts.baseline = argv[++i];
-    else if (a === "--image") opts.image = argv[++i];
-    else if (a === "--mib" || a === "--runs") {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number >= 1`);
-      opts[a.slice(2)] = n;
-    } else {
-      console.error(
-        "usage: node bench/codec-xz.js [--mib N (64)] [--runs N (5)] [--baseline OLD/dist] [--image PATH] [--extract]",
-      );
-      process.exit(2);
-    }
-  }
-  return opts;
-}
-
 /** A module of the build whose dist/ is `dist`. */
 const from = (dist, p) => import(pathToFileURL(join(dist, p)).href);
 
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = codecBenchArgs(
+    process.argv.slice(2),
+    "usage: node bench/codec-xz.js [--mib N (64)] [--runs N (5)] [--baseline OLD/dist] [--image PATH] [--extract]",
+    ["--baseline", "--extract"],
+  );
   if (!findExecutable("xz")) throw new Error("needs the system xz to make the image");
   const dir = mkdtempSync(join(os.tmpdir(), "codec-xz-"));
   try {
@@ -68,12 +51,7 @@ async function main() {
     console.log(
       `${opts.mib} MiB synthetic disk, ${chunks.length} ULMO chunks (${(out / 1e6).toFixed(1)} MB out, ${(bytes.length / 1e6).toFixed(1)} MB image), made in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
-    console.log(
-      `node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, load ${os
-        .loadavg()
-        .map((x) => x.toFixed(2))
-        .join(" ")}; medians of ${opts.runs}`,
-    );
+    console.log(machineLine(opts.runs));
 
     const base = opts.baseline ? (await from(opts.baseline, "codecs/xz/xz.js")).xzCodec : undefined;
     const runs = { ours: [], base: [], xz: [], z7: [], z7one: [], extract: [] };

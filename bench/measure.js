@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { accessSync, constants, createReadStream, existsSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import { delimiter, join } from "node:path";
 
 /**
@@ -164,6 +165,38 @@ export function cpuRow(name, runs, bytes, note) {
   console.log(
     `${name.padEnd(28)}${f(bytes / 1e6 / wall)} MB/s wall ${f(bytes / 1e6 / cpu)} MB/s CPU   wall ${wall.toFixed(3)} s  CPU ${cpu.toFixed(3)} s  ${note}`,
   );
+}
+
+/**
+ * A codec benchmark's options: --mib N (64), --runs N (5), --image PATH, and those of `extra`
+ * that it names ("--baseline DIR", "--extract"). Prints `usage` and exits on anything else.
+ */
+export function codecBenchArgs(argv, usage, extra = []) {
+  const opts = { mib: 64, runs: 5, baseline: undefined, extract: false, image: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--extract" && extra.includes(a)) opts.extract = true;
+    else if (a === "--baseline" && extra.includes(a)) opts.baseline = argv[++i];
+    else if (a === "--image") opts.image = argv[++i];
+    else if (a === "--mib" || a === "--runs") {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number >= 1`);
+      opts[a.slice(2)] = n;
+    } else {
+      console.error(usage);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+/** The line a codec benchmark starts with: Node, CPU, cores and load, the run count. */
+export function machineLine(runs) {
+  const load = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+  return `node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, load ${load}; medians of ${runs}`;
 }
 
 /**

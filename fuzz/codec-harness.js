@@ -180,3 +180,43 @@ async function checkResume(codec, data, point, { outputSize, max, out, decoded, 
     );
   }
 }
+
+/** The bytes handed out for the fuzz input as one chunk of `type`, and the error (if any). */
+async function outcomeOf(type, data) {
+  const { outputSize, max } = codecInput(data);
+  const ctx = chunkContext(data, 2, outputSize);
+  const out = new Uint8Array(outputSize);
+  let n = 0;
+  let cursor;
+  const err = await tolerate(async () => {
+    cursor = codecFor(type).open(ctx);
+    for (let p = await cursor.next(max); p.length > 0; p = await cursor.next(max)) {
+      out.set(p.subarray(0, Math.min(p.length, outputSize - n)), n);
+      n += p.length;
+    }
+  });
+  cursor?.close();
+  return { bytes: out.subarray(0, Math.min(n, outputSize)), n, err };
+}
+
+/**
+ * For a codec with a WebAssembly engine beside its TypeScript one: decode the fuzz input with
+ * the TypeScript engine (`setMode("js")`, the instrumented code that guides the fuzzer) and with
+ * WebAssembly (`setMode("auto")`, `ready()` resolving true), and fail unless both hand out the
+ * same bytes and end with the same error (code, message and offset).
+ */
+export async function sameWithBothEngines(type, data, setMode, ready) {
+  if (data.length < 2) return;
+  setMode("js");
+  const js = await outcomeOf(type, data);
+  setMode("auto");
+  invariant(await ready(), "the WebAssembly engine did not load");
+  const wasm = await outcomeOf(type, data);
+  setMode("js");
+  const what = (o) => (o.err ? `${o.err.code} "${o.err.message}" at ${o.err.offset}` : "ok");
+  invariant(
+    js.n === wasm.n && Buffer.compare(js.bytes, wasm.bytes) === 0,
+    `TypeScript handed out ${js.n} bytes, WebAssembly ${wasm.n} (or other bytes)`,
+  );
+  invariant(what(js) === what(wasm), `TypeScript: ${what(js)}, WebAssembly: ${what(wasm)}`);
+}

@@ -5,7 +5,7 @@
  * exactly what its C source builds; and where WebAssembly is refused, the TypeScript decoder
  * does the work.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import fc from "fast-check";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { crc32 } from "../src/bytes/crc32.js";
@@ -15,7 +15,8 @@ import { xzCodec } from "../src/codecs/xz/xz.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { DmgError } from "../src/index.js";
 import { chunkContext } from "./helpers/chunk-context.js";
-import { haveTool, requireTool, type SkipContext } from "./helpers/reference.js";
+import { requireTool, type SkipContext } from "./helpers/reference.js";
+import { expectEmbeddedModulesBuilt, withBothEngines } from "./helpers/wasm-build.js";
 import { mixed } from "./helpers/zlib-points.js";
 
 const KiB = 1024;
@@ -57,28 +58,12 @@ function sameBytes(o: Outcome, data: Uint8Array): boolean {
 }
 
 /** The outcome with the TypeScript decoder, then with WebAssembly. */
-async function both(stream: Uint8Array, size: number, max?: number) {
-  setLzmaEngineMode("js");
-  const js = await outcome(xzCodec, stream, size, max);
-  setLzmaEngineMode("auto");
-  expect(await lzmaWasmReady()).toBe(true);
-  const wasm = await outcome(xzCodec, stream, size, max);
-  return { js, wasm };
-}
+const both = (stream: Uint8Array, size: number, max?: number) =>
+  withBothEngines(setLzmaEngineMode, lzmaWasmReady, () => outcome(xzCodec, stream, size, max));
 
 describe("WebAssembly LZMA decoder", () => {
   it("the embedded module is exactly what lzma.c builds", (t) => {
-    if (!haveTool("clang-14") || !haveTool("wasm-ld-14")) {
-      const message =
-        "clang-14 and lld-14 are not installed (Debian: apt-get install -y clang-14 lld-14)";
-      if (process.env.CI) throw new Error(`${message}; CI requires them`);
-      t.skip(message);
-    }
-    const r = spawnSync(process.execPath, ["scripts/build-wasm.mjs", "--check"], {
-      encoding: "utf8",
-    });
-    expect(r.stderr).toBe("");
-    expect(r.status).toBe(0);
+    expectEmbeddedModulesBuilt(t);
   });
 
   it("gives the TypeScript decoder's bytes for every preset and lc/lp/pb", async (t) => {

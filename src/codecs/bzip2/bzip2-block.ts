@@ -41,8 +41,7 @@ export class Block {
   static async make(level: number): Promise<Block> {
     const blockMax = 100_000 * level;
     const engine =
-      ((await bzip2WasmReady()) ? wasmBzip2Engine(blockMax) : undefined) ??
-      jsBzip2Engine(blockMax);
+      ((await bzip2WasmReady()) ? wasmBzip2Engine(blockMax) : undefined) ?? jsBzip2Engine(blockMax);
     return new Block(level, engine);
   }
 
@@ -97,7 +96,8 @@ export class Block {
         lengths[g * MAX_ALPHA + s] = len;
       }
       // E26: more codes than a length allows; no encoder writes such a table.
-      if (!engine.build(g, alpha)) r.fail("DECODE_CORRUPT", "bzip2 Huffman table is oversubscribed");
+      if (!engine.build(g, alpha))
+        r.fail("DECODE_CORRUPT", "bzip2 Huffman table is oversubscribed");
     }
     engine.start(used, nUsed, nSel);
     while (!engine.decode(r)) await r.refill();

@@ -8,8 +8,12 @@
  * only the blocks from there on, and still checks the stream CRC (the combined CRC so far is
  * part of the point).
  *
- * Working memory: the block array (5 bytes x 100k x level, at most 4.5 MB), a window of
- * compressed input, one output piece and small tables; all acquired before allocation.
+ * Working memory: the block array and the text its walk unscrambles (5 bytes x 100k x level,
+ * at most 4.5 MB), a window of compressed input, one output piece and small tables; all
+ * acquired before allocation. With the WebAssembly engine the block array, the text and the
+ * tables live in the instance's memory, grown only after the acquisition, and the output
+ * pieces are views of it (valid until the next call, as the cursor contract says; the memory
+ * never grows while the engine is in use).
  */
 import type { DmgError } from "../../core/errors.js";
 import { UDBZ } from "../../format/types.js";

@@ -14,7 +14,7 @@
  * Where WebAssembly is missing or refused (a page whose CSP lacks 'wasm-unsafe-eval', say),
  * {@link bzip2WasmReady} resolves false and the TypeScript stages are used instead.
  */
-import { decodeBase64 } from "../../../format/base64.js";
+import { EmbeddedWasm } from "../../wasm-module.js";
 import type { Bzip2Engine } from "../bzip2-engine.js";
 import type { BitReader } from "../bzip2-huffman.js";
 import { FAILURES } from "../bzip2-symbols.js";
@@ -37,8 +37,9 @@ const END_OF_BLOCK = 1;
 /** A symbol reads at most this many bytes past the position it may stop at. */
 const SLICE_SLACK = 4;
 const PAGE = 65536;
-/** Engines whose memory is at most this are kept for reuse; at most POOL_MAX of them. */
-const POOL_MEMORY_MAX = 4 * 1024 * 1024;
+/** Engines whose memory is at most this (level 9: about 4.9 MB) are kept for reuse; at most
+ * POOL_MAX of them. */
+const POOL_MEMORY_MAX = 6 * 1024 * 1024;
 const POOL_MAX = 2;
 const EMPTY = new Uint8Array(0);
 
@@ -61,8 +62,7 @@ interface Exports {
   bz_emit(cap: number): number;
 }
 
-let compiled: Promise<WebAssembly.Module | undefined> | undefined;
-let module: WebAssembly.Module | undefined;
+const wasm = new EmbeddedWasm(BZIP2_WASM);
 /** "auto": WebAssembly where it runs; "js": the TypeScript stages always (tests, benches). */
 let mode: "auto" | "js" = "auto";
 const pool: WasmEngine[] = [];
@@ -82,19 +82,7 @@ export function setBzip2EngineMode(m: "auto" | "js"): void {
  */
 export function bzip2WasmReady(): Promise<boolean> {
   if (mode === "js") return Promise.resolve(false);
-  if (!compiled) {
-    compiled = (async () => {
-      try {
-        if (typeof WebAssembly !== "object") return undefined;
-        const bytes = decodeBase64(BZIP2_WASM, 0, BZIP2_WASM.length);
-        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-        return module;
-      } catch {
-        return undefined;
-      }
-    })();
-  }
-  return compiled.then((m) => m !== undefined);
+  return wasm.ready();
 }
 
 /**
@@ -102,6 +90,7 @@ export function bzip2WasmReady(): Promise<boolean> {
  * {@link bzip2WasmReady} has not resolved true or the memory cannot grow.
  */
 export function wasmBzip2Engine(blockMax: number): Bzip2Engine | undefined {
+  const { module } = wasm;
   if (mode === "js" || !module) return undefined;
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];

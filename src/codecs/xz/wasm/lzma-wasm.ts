@@ -10,7 +10,7 @@
  * Where WebAssembly is missing or refused (a page whose CSP lacks 'wasm-unsafe-eval', say),
  * {@link lzmaWasmReady} resolves false and the TypeScript decoder is used instead.
  */
-import { decodeBase64 } from "../../../format/base64.js";
+import { EmbeddedWasm } from "../../wasm-module.js";
 import type { LzmaEngine, LzmaWindow } from "../lzma-engine.js";
 import { LZMA_WASM } from "./lzma-wasm-bytes.js";
 
@@ -45,8 +45,7 @@ interface Exports {
   lzma_finished(): number;
 }
 
-let compiled: Promise<WebAssembly.Module | undefined> | undefined;
-let module: WebAssembly.Module | undefined;
+const wasm = new EmbeddedWasm(LZMA_WASM);
 /** "auto": WebAssembly where it runs; "js": the TypeScript decoder always (tests, benches). */
 let mode: "auto" | "js" = "auto";
 const pool: WasmEngine[] = [];
@@ -66,19 +65,7 @@ export function setLzmaEngineMode(m: "auto" | "js"): void {
  */
 export function lzmaWasmReady(): Promise<boolean> {
   if (mode === "js") return Promise.resolve(false);
-  if (!compiled) {
-    compiled = (async () => {
-      try {
-        if (typeof WebAssembly !== "object") return undefined;
-        const bytes = decodeBase64(LZMA_WASM, 0, LZMA_WASM.length);
-        module = await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-        return module;
-      } catch {
-        return undefined;
-      }
-    })();
-  }
-  return compiled.then((m) => m !== undefined);
+  return wasm.ready();
 }
 
 /**
@@ -86,6 +73,7 @@ export function lzmaWasmReady(): Promise<boolean> {
  * {@link lzmaWasmReady} has not resolved true or the memory cannot grow.
  */
 export function wasmLzmaEngine(bytes: number): LzmaEngine | undefined {
+  const { module } = wasm;
   if (mode === "js" || !module) return undefined;
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];
