@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ULMO } from "../dist/format/types.js";
 import { chunksOfType, decodeChunks, syntheticDisk, TOOLS, writeToolImage } from "./images.js";
-import { findExecutable, cpuRow as row, timed } from "./measure.js";
+import { codecBenchArgs, findExecutable, machineLine, cpuRow as row, timed } from "./measure.js";
 
 const MIB = 1024 * 1024;
 const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
