@@ -15,88 +15,27 @@
  * system CPU). Figures are medians of --runs runs; the machine may be shared, so CPU seconds
  * are the steadier measure.
  */
-import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { MemoryMeter } from "../dist/core/limits.js";
 import { ULMO } from "../dist/format/types.js";
-import { openDmg } from "../dist/index.js";
-import { bytesSource } from "../dist/sources/source.js";
-import { syntheticDisk, TOOLS, writeToolImage } from "./images.js";
-import { findExecutable, median } from "./measure.js";
+import { chunksOfType, decodeChunks, syntheticDisk, TOOLS, writeToolImage } from "./images.js";
+import { codecBenchArgs, findExecutable, machineLine, cpuRow as row, timed } from "./measure.js";
 
 const MIB = 1024 * 1024;
 const DIST = fileURLToPath(new URL("../dist/", import.meta.url));
 const CLI = fileURLToPath(new URL("../bin/dmg-validate.js", import.meta.url));
 
-function parseArgs(argv) {
-  const opts = { mib: 64, runs: 5, baseline: undefined, extract: false, image: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    if (a === "--extract") opts.extract = true;
-    else if (a === "--baseline") opts.baseline = argv[++i];
-    else if (a === "--image") opts.image = argv[++i];
-    else if (a === "--mib" || a === "--runs") {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number >= 1`);
-      opts[a.slice(2)] = n;
-    } else {
-      console.error(
-        "usage: node bench/codec-xz.js [--mib N (64)] [--runs N (5)] [--baseline OLD/dist] [--image PATH] [--extract]",
-      );
-      process.exit(2);
-    }
-  }
-  return opts;
-}
-
 /** A module of the build whose dist/ is `dist`. */
 const from = (dist, p) => import(pathToFileURL(join(dist, p)).href);
 
-/** Decode every ULMO chunk of `image` (bytes) with `lib`'s codec: output bytes, wall, CPU. */
-async function decodeAll(codec, bytes, chunks) {
-  const source = bytesSource(bytes);
-  const memory = new MemoryMeter(64 * MIB);
-  let out = 0;
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (const c of chunks) {
-    const cursor = codec.open({ source, memory, where: {}, ...c });
-    for (let p = await cursor.next(MIB); p.length > 0; p = await cursor.next(MIB)) out += p.length;
-    cursor.close();
-  }
-  const wall = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(cpu0);
-  return { bytes: out, wall, cpu: (cpu.user + cpu.system) / 1e6 };
-}
-
-/** Run a command under GNU time, standard output discarded: wall and CPU seconds. */
-function timed(cmd, args) {
-  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", cmd, ...args], {
-    stdio: ["ignore", "ignore", "pipe"],
-    encoding: "utf8",
-    maxBuffer: 64 * MIB,
-  });
-  if (r.status !== 0) return { error: r.stderr.trim().split("\n").pop() };
-  const [wall, user, sys] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
-  return { wall, cpu: user + sys };
-}
-
-function row(name, runs, bytes, note) {
-  const ok = runs.filter((r) => !r.error);
-  if (ok.length === 0) return console.log(`${name.padEnd(28)} failed: ${runs[0].error}`);
-  const wall = median(ok.map((r) => r.wall));
-  const cpu = median(ok.map((r) => r.cpu));
-  const f = (x) => x.toFixed(1).padStart(7);
-  console.log(
-    `${name.padEnd(28)}${f(bytes / 1e6 / wall)} MB/s wall ${f(bytes / 1e6 / cpu)} MB/s CPU   wall ${wall.toFixed(3)} s  CPU ${cpu.toFixed(3)} s  ${note}`,
-  );
-}
-
 async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+  const opts = codecBenchArgs(
+    process.argv.slice(2),
+    "usage: node bench/codec-xz.js [--mib N (64)] [--runs N (5)] [--baseline OLD/dist] [--image PATH] [--extract]",
+    ["--baseline", "--extract"],
+  );
   if (!findExecutable("xz")) throw new Error("needs the system xz to make the image");
   const dir = mkdtempSync(join(os.tmpdir(), "codec-xz-"));
   try {
@@ -106,28 +45,13 @@ async function main() {
       await writeToolImage(syntheticDisk(opts.mib * MIB), path, TOOLS.xz);
     const bytes = new Uint8Array(readFileSync(path));
     const ours = (await from(DIST, "codecs/xz/xz.js")).xzCodec;
-    const image = await openDmg(bytes);
-    const chunks = [];
-    const payloads = [];
-    let out = 0;
-    for (const c of image.chunks()) {
-      if (c.type !== ULMO) continue;
-      chunks.push({ offset: c.offset, length: c.length, outputSize: c.sectorCount * 512 });
-      payloads.push(bytes.subarray(c.offset, c.offset + c.length));
-      out += c.sectorCount * 512;
-    }
-    await image.close();
+    const { chunks, payloads, out } = await chunksOfType(bytes, ULMO);
     const cat = join(dir, "payloads.xz");
     writeFileSync(cat, Buffer.concat(payloads));
     console.log(
       `${opts.mib} MiB synthetic disk, ${chunks.length} ULMO chunks (${(out / 1e6).toFixed(1)} MB out, ${(bytes.length / 1e6).toFixed(1)} MB image), made in ${((performance.now() - t) / 1000).toFixed(1)} s`,
     );
-    console.log(
-      `node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, load ${os
-        .loadavg()
-        .map((x) => x.toFixed(2))
-        .join(" ")}; medians of ${opts.runs}`,
-    );
+    console.log(machineLine(opts.runs));
 
     const base = opts.baseline ? (await from(opts.baseline, "codecs/xz/xz.js")).xzCodec : undefined;
     const { setWasmMode } = await from(DIST, "codecs/wasm/embedded.js");
@@ -135,23 +59,23 @@ async function main() {
     const tsOnly = async () => {
       setWasmMode("js");
       try {
-        return await decodeAll(ours, bytes, chunks);
+        return await decodeChunks(ours, bytes, chunks);
       } finally {
         setWasmMode("auto");
       }
     };
     const runs = { ours: [], ts: [], base: [], xz: [], z7: [], z7one: [], extract: [] };
     // One warm-up pass each, so both are measured optimized.
-    await decodeAll(ours, bytes, chunks.slice(0, 4));
-    if (base) await decodeAll(base, bytes, chunks.slice(0, 4));
+    await decodeChunks(ours, bytes, chunks.slice(0, 4));
+    if (base) await decodeChunks(base, bytes, chunks.slice(0, 4));
     const z7 = findExecutable("7zz");
     for (let r = 0; r < opts.runs; r++) {
       // Interleaved, so load on the machine hits every contender alike.
-      const a = await decodeAll(ours, bytes, chunks);
+      const a = await decodeChunks(ours, bytes, chunks);
       if (a.bytes !== out) throw new Error(`decoded ${a.bytes} bytes, expected ${out}`);
       runs.ours.push(a);
       runs.ts.push(await tsOnly());
-      if (base) runs.base.push(await decodeAll(base, bytes, chunks));
+      if (base) runs.base.push(await decodeChunks(base, bytes, chunks));
       runs.xz.push(timed("xz", ["-dc", "-T1", cat]));
       if (z7) {
         runs.z7.push(timed(z7, ["e", "-so", "-tdmg", path]));

@@ -335,3 +335,45 @@ export async function appleLzfseChunk() {
   if (sha !== APPLE_LZFSE_SHA256) throw new Error(`the LZFSE vector decoded to ${sha}`);
   return { payload, raw };
 }
+
+/**
+ * The chunks of `type` in the image `bytes` (held in memory): decode contexts' fields, their
+ * payloads and their total output size.
+ */
+export async function chunksOfType(bytes, type) {
+  const { openDmg } = await import("../dist/index.js");
+  const image = await openDmg(bytes);
+  const chunks = [];
+  const payloads = [];
+  let out = 0;
+  for (const c of image.chunks()) {
+    if (c.type !== type) continue;
+    chunks.push({ offset: c.offset, length: c.length, outputSize: c.sectorCount * 512 });
+    payloads.push(bytes.subarray(c.offset, c.offset + c.length));
+    out += c.sectorCount * 512;
+  }
+  await image.close();
+  return { chunks, payloads, out };
+}
+
+/**
+ * Decode `chunks` (see {@link chunksOfType}) of the image `bytes` with `codec` through the codec
+ * interface, one after another on this thread: output bytes, wall and CPU seconds.
+ */
+export async function decodeChunks(codec, bytes, chunks) {
+  const source = bytesSource(bytes);
+  const memory = new MemoryMeter(64 * 1024 * 1024);
+  let out = 0;
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (const c of chunks) {
+    const cursor = codec.open({ source, memory, where: {}, ...c });
+    for (let p = await cursor.next(1 << 20); p.length > 0; p = await cursor.next(1 << 20)) {
+      out += p.length;
+    }
+    cursor.close();
+  }
+  const wall = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  return { bytes: out, wall, cpu: (cpu.user + cpu.system) / 1e6 };
+}

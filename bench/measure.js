@@ -7,6 +7,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { accessSync, constants, createReadStream, existsSync } from "node:fs";
 import { open, readFile, rm } from "node:fs/promises";
+import os from "node:os";
 import { delimiter, join } from "node:path";
 
 /**
@@ -130,6 +131,72 @@ export async function warm(path) {
   for await (const _ of createReadStream(path, { highWaterMark: 4 * 1024 * 1024 })) {
     // Reading is the point.
   }
+}
+
+/**
+ * Run `cmd args` under GNU time, standard output discarded: wall and CPU (user + system)
+ * seconds, or the error's last line.
+ *
+ * @param {string} cmd
+ * @param {string[]} args
+ * @returns {{ wall: number, cpu: number } | { error: string }}
+ */
+export function timed(cmd, args) {
+  const r = spawnSync("/usr/bin/time", ["-f", "%e %U %S", cmd, ...args], {
+    stdio: ["ignore", "ignore", "pipe"],
+    encoding: "utf8",
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (r.status !== 0) return { error: r.stderr.trim().split("\n").pop() };
+  const [wall, user, sys] = r.stderr.trim().split("\n").pop().split(" ").map(Number);
+  return { wall, cpu: user + sys };
+}
+
+/**
+ * Print one row of a codec benchmark: the medians of `runs` ({ wall, cpu } seconds, or
+ * { error }) as MB/s of `bytes` output and seconds.
+ */
+export function cpuRow(name, runs, bytes, note) {
+  const ok = runs.filter((r) => !r.error);
+  if (ok.length === 0) return console.log(`${name.padEnd(28)} failed: ${runs[0].error}`);
+  const wall = median(ok.map((r) => r.wall));
+  const cpu = median(ok.map((r) => r.cpu));
+  const f = (x) => x.toFixed(1).padStart(7);
+  console.log(
+    `${name.padEnd(28)}${f(bytes / 1e6 / wall)} MB/s wall ${f(bytes / 1e6 / cpu)} MB/s CPU   wall ${wall.toFixed(3)} s  CPU ${cpu.toFixed(3)} s  ${note}`,
+  );
+}
+
+/**
+ * A codec benchmark's options: --mib N (64), --runs N (5), --image PATH, and those of `extra`
+ * that it names ("--baseline DIR", "--extract"). Prints `usage` and exits on anything else.
+ */
+export function codecBenchArgs(argv, usage, extra = []) {
+  const opts = { mib: 64, runs: 5, baseline: undefined, extract: false, image: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--extract" && extra.includes(a)) opts.extract = true;
+    else if (a === "--baseline" && extra.includes(a)) opts.baseline = argv[++i];
+    else if (a === "--image") opts.image = argv[++i];
+    else if (a === "--mib" || a === "--runs") {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a whole number >= 1`);
+      opts[a.slice(2)] = n;
+    } else {
+      console.error(usage);
+      process.exit(2);
+    }
+  }
+  return opts;
+}
+
+/** The line a codec benchmark starts with: Node, CPU, cores and load, the run count. */
+export function machineLine(runs) {
+  const load = os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(" ");
+  return `node ${process.version}, ${os.cpus()[0]?.model ?? "unknown CPU"}, ${os.availableParallelism()} cores, load ${load}; medians of ${runs}`;
 }
 
 /**

@@ -30,6 +30,12 @@ export const WASM_MODULES = [
     name: "LZFSE_WASM",
     what: "the LZFSE and LZVN block decoders (lzfse.c)",
   },
+  {
+    source: "src/codecs/bzip2/wasm/bzip2.c",
+    output: "src/codecs/bzip2/wasm/bzip2-wasm-bytes.ts",
+    name: "BZIP2_WASM",
+    what: "the bzip2 block stages (bzip2.c)",
+  },
 ];
 
 /** The first of these found builds the modules. */

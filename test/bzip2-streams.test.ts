@@ -5,13 +5,16 @@
  * switched every 50 symbols, and each hostile-block check of ATTACKS.md E26 that the reference
  * encoder never trips: selectors running out or naming a missing table, code lengths outside
  * 1-20, oversubscribed and incomplete tables, runs and symbols past the block size, an origin
- * pointer past the block, and truncation anywhere.
+ * pointer past the block, and truncation anywhere. Every stream is decoded by both engines
+ * (TypeScript and WebAssembly), which must agree byte for byte and error for error.
  */
 import { describe, expect, it } from "vitest";
 import { bzip2Codec } from "../src/codecs/bzip2/bzip2.js";
+import { bzip2WasmReady } from "../src/codecs/bzip2/wasm/bzip2-wasm.js";
 import { DmgError } from "../src/core/errors.js";
 import { MemoryMeter } from "../src/core/limits.js";
 import { bytesSource } from "../src/sources/source.js";
+import { withBothEngines } from "./helpers/engines.js";
 
 /** bzip2's CRC-32, most significant bit first. */
 function crc32(data: Uint8Array): number {
@@ -179,8 +182,26 @@ function encode(data: Uint8Array, s: Shape = {}): Uint8Array {
   return w.bytes();
 }
 
-/** Decode `bz` declared as `size` bytes: the bytes, or the DmgError raised. */
+/**
+ * Decode `bz` declared as `size` bytes with the TypeScript stages and with the WebAssembly
+ * ones, which must agree (the same bytes, or the same error at the same offset): the bytes,
+ * or the DmgError raised.
+ */
 async function decode(bz: Uint8Array, size: number): Promise<Uint8Array | DmgError> {
+  const { js, wasm } = await withBothEngines(bzip2WasmReady, () => decodeOnce(bz, size));
+  if (js instanceof DmgError) {
+    expect(wasm).toBeInstanceOf(DmgError);
+    const w = wasm as DmgError;
+    expect([w.code, w.message, w.offset]).toEqual([js.code, js.message, js.offset]);
+  } else {
+    expect(wasm).toBeInstanceOf(Uint8Array);
+    expect(Buffer.compare(wasm as Uint8Array, js)).toBe(0);
+  }
+  return js;
+}
+
+/** Decode `bz` declared as `size` bytes: the bytes, or the DmgError raised. */
+async function decodeOnce(bz: Uint8Array, size: number): Promise<Uint8Array | DmgError> {
   const memory = new MemoryMeter(32 << 20);
   const ctx = { source: bytesSource(bz), offset: 0, length: bz.length, outputSize: size };
   const cursor = bzip2Codec.open({ ...ctx, memory, where: { table: 0, chunk: 0 } });

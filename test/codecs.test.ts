@@ -490,7 +490,8 @@ describe("bzip2 (UDBZ)", () => {
     const started = Date.now();
     await expectFailure(bzip2Codec, ctxFor(bomb, MiB, memory), "DECODE_OVERRUN");
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(memory.peak).toBeLessThan(5 * MiB);
+    // The block array and its unscrambled text (4.5 MB at level 9), whatever the output size.
+    expect(memory.peak).toBeLessThan(6 * MiB);
   });
 
   it("decodes a 64 MiB chunk in under 8 MiB of working memory", async () => {

@@ -21,6 +21,7 @@ import { encodeLzfse } from "../src/write/lzfse-encode.js";
 import { chunkContext } from "./helpers/chunk-context.js";
 import { type Outcome, outcome } from "./helpers/codec-outcome.js";
 import { REAL } from "./helpers/corpus.js";
+import { byteFlips } from "./helpers/engines.js";
 import { asV1, blocks, cat, END, le32, mixedBytes, stored, v2At } from "./helpers/lzfse-blocks.js";
 
 const FIXTURES = join(import.meta.dirname, "fixtures", "lzfse");
@@ -140,10 +141,7 @@ describe("WebAssembly LZFSE and LZVN decoders", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: streams.length - 1 }),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), {
-          minLength: 1,
-          maxLength: 4,
-        }),
+        byteFlips(),
         fc.constantFrom(1 << 20, 4099, 997),
         async (which, flips, max) => {
           const { stream, size } = streams[which];

@@ -13,6 +13,7 @@ import { setWasmMode } from "../src/codecs/wasm/embedded.js";
 import { LZMA_WASM_FIXED, wasmLzmaEngine } from "../src/codecs/xz/wasm/lzma-wasm.js";
 import { xzCodec } from "../src/codecs/xz/xz.js";
 import { type Outcome, outcome } from "./helpers/codec-outcome.js";
+import { byteFlips } from "./helpers/engines.js";
 import { requireTool, type SkipContext } from "./helpers/reference.js";
 import { mixed } from "./helpers/zlib-points.js";
 
@@ -80,10 +81,7 @@ describe("WebAssembly LZMA decoder", () => {
     await fc.assert(
       fc.asyncProperty(
         fc.integer({ min: 0, max: streams.length - 1 }),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 1, max: 255 })), {
-          minLength: 1,
-          maxLength: 4,
-        }),
+        byteFlips(),
         async (which, flips) => {
           const bad = streams[which].slice();
           // Past the stream header, so most flips reach the LZMA data.

@@ -1,25 +1,24 @@
 /**
  * One bzip2 block: its header (CRC, origin pointer, byte map, selectors, Huffman tables), then
- * its symbols into the block array (bzip2-symbols.ts) and the walk that hands the decoded bytes
- * out in bounded pieces (bzip2-bwt.ts). The arrays are made once per stream and reused by each
- * of its blocks.
+ * its symbols into the block array and the walk that hands the decoded bytes out in bounded
+ * pieces, both done by an engine (bzip2-engine.ts: WebAssembly where it runs, else the
+ * TypeScript stages of bzip2-symbols.ts and bzip2-bwt.ts). The engine is taken once per stream
+ * and reused by each of its blocks.
  */
-import { BlockWalk } from "./bzip2-bwt.js";
-import {
-  type BitReader,
-  HuffmanTables,
-  MAX_ALPHA,
-  MAX_CODE_LEN,
-  MAX_GROUPS,
-} from "./bzip2-huffman.js";
-import { SymbolState } from "./bzip2-symbols.js";
+import { type Bzip2Engine, jsBzip2Engine } from "./bzip2-engine.js";
+import { type BitReader, MAX_ALPHA, MAX_CODE_LEN, MAX_GROUPS } from "./bzip2-huffman.js";
+import { wasmBzip2Engine } from "./wasm/bzip2-wasm.js";
 
 export type { BitReader } from "./bzip2-huffman.js";
 
 /** Working memory of the tables: selectors, code lengths, decoding tables, move-to-front list. */
 export const TABLES_BYTES = 128 * 1024;
-/** Working memory of the block array per block size step (4 bytes x 100k). */
-export const BLOCK_BYTES_PER_LEVEL = 400_000;
+/**
+ * Working memory of the block array per block size step: 4 bytes x 100k, and 1 byte x 100k for
+ * the text the WebAssembly walk unscrambles (acquired for either engine, so a budget decides
+ * alike for both).
+ */
+export const BLOCK_BYTES_PER_LEVEL = 500_000;
 
 /** Decodes the blocks of one stream, one at a time, in a block array sized by its level. */
 export class Block {
@@ -27,32 +26,34 @@ export class Block {
   active = false;
   /** The CRC the block header states. */
   storedCrc = 0;
-  private tt: Uint32Array;
-  private readonly blockMax: number;
-  private readonly huff = new HuffmanTables();
-  private readonly st = new SymbolState();
-  private readonly walk = new BlockWalk();
   private readonly used = new Uint8Array(256);
   private readonly order = new Uint8Array(MAX_GROUPS);
-  private readonly byteCount = new Int32Array(256);
 
-  /** A block decoder for block size digit `level` (1-9): 100k x level symbols at most. */
-  constructor(readonly level: number) {
-    this.blockMax = 100_000 * level;
-    this.tt = new Uint32Array(this.blockMax);
+  private constructor(
+    readonly level: number,
+    private readonly engine: Bzip2Engine,
+  ) {}
+
+  /**
+   * A block decoder for block size digit `level` (1-9): 100k x level symbols at most. The
+   * caller has acquired the block array's memory.
+   */
+  static async make(level: number): Promise<Block> {
+    const blockMax = 100_000 * level;
+    const engine = (await wasmBzip2Engine(blockMax)) ?? jsBzip2Engine(blockMax);
+    return new Block(level, engine);
   }
 
-  /** Drop the block array (the cursor has released its memory). */
+  /** Give the engine back (the cursor has released its memory). */
   free(): void {
-    this.tt = new Uint32Array(0);
+    this.engine.release();
     this.active = false;
   }
 
   /** Decode one block's header and symbols (after its magic), then prepare the walk. */
   async read(r: BitReader): Promise<void> {
-    const { used, order, huff, st } = this;
-    const { selectors } = st;
-    const { lengths } = huff;
+    const { used, order, engine } = this;
+    const { selectors, lengths } = engine;
     this.storedCrc = ((r.bits(16) << 16) | r.bits(16)) >>> 0;
     if (r.bits(1))
       r.fail("DECODE_CORRUPT", "randomised bzip2 blocks (pre-0.9.5) are not supported");
@@ -94,26 +95,29 @@ export class Block {
         lengths[g * MAX_ALPHA + s] = len;
       }
       // E26: more codes than a length allows; no encoder writes such a table.
-      if (!huff.build(g, alpha)) r.fail("DECODE_CORRUPT", "bzip2 Huffman table is oversubscribed");
+      if (!engine.build(g, alpha))
+        r.fail("DECODE_CORRUPT", "bzip2 Huffman table is oversubscribed");
     }
-    st.start(used, nUsed, nSel, this.blockMax);
-    const { tt, byteCount } = this;
-    byteCount.fill(0);
-    while (!st.decode(r, huff, tt, byteCount)) await r.refill();
-    const { nblock } = st;
+    engine.start(used, nUsed, nSel);
+    while (!engine.decode(r)) await r.refill();
     // E26: an origin pointer past the block's end.
-    if (origPtr >= nblock) r.fail("DECODE_CORRUPT", "bzip2 block origin pointer out of range");
-    this.walk.start(tt, nblock, byteCount, origPtr);
+    if (origPtr >= engine.nblock) {
+      r.fail("DECODE_CORRUPT", "bzip2 block origin pointer out of range");
+    }
+    engine.link(origPtr);
     this.active = true;
   }
 
-  /** Hand out up to `cap` (>= 1) decoded bytes into `out`; 0 once the block is done. */
-  emit(out: Uint8Array, cap: number): number {
-    return this.walk.finished ? 0 : this.walk.emit(this.tt, out, cap);
+  /**
+   * Hand out up to `cap` (1 to 64 KiB) decoded bytes: a piece of `out` or of the engine's
+   * memory, valid until the next call; empty once the block is done.
+   */
+  emit(out: Uint8Array, cap: number): Uint8Array {
+    return this.engine.emit(out, cap);
   }
 
   /** The CRC of the bytes the walk handed out (compare with {@link Block.storedCrc}). */
   get computedCrc(): number {
-    return this.walk.computedCrc;
+    return this.engine.computedCrc;
   }
 }

@@ -30,7 +30,7 @@ const SHIFT_MASKS = (() => {
   return m;
 })();
 
-const FAILURES = [
+export const FAILURES = [
   "",
   "bzip2 block runs out of selectors",
   "invalid bzip2 Huffman code",

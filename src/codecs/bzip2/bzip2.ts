@@ -8,8 +8,12 @@
  * only the blocks from there on, and still checks the stream CRC (the combined CRC so far is
  * part of the point).
  *
- * Working memory: the block array (4 bytes x 100k x level, at most 3.6 MB), a window of
- * compressed input, one output piece and small tables; all acquired before allocation.
+ * Working memory: the block array and the text its walk unscrambles (5 bytes x 100k x level,
+ * at most 4.5 MB), a window of compressed input, one output piece and small tables; all
+ * acquired before allocation. With the WebAssembly engine the block array, the text and the
+ * tables live in the instance's memory, grown only after the acquisition, and the output
+ * pieces are views of it (valid until the next call, as the cursor contract says; the memory
+ * never grows while the engine is in use).
  */
 import type { DmgError } from "../../core/errors.js";
 import { UDBZ } from "../../format/types.js";
@@ -122,11 +126,11 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     const cap = remaining > 0 ? Math.min(max, OUT_PIECE, remaining) : 1;
     for (;;) {
       if (block.active) {
-        const n = block.emit(this.out, cap);
-        if (n > 0) {
+        const piece = block.emit(this.out, cap);
+        if (piece.length > 0) {
           if (remaining <= 0) this.fail("DECODE_OVERRUN", this.overrunMessage());
-          this.position += n;
-          return this.out.subarray(0, n);
+          this.position += piece.length;
+          return piece;
         }
         this.endBlock(block);
       }
@@ -149,18 +153,25 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     if (this.bits(24) !== 0x425a68) this.fail("DECODE_CORRUPT", "chunk does not start with BZh");
     const level = this.bits(8) - 0x30;
     if (level < 1 || level > 9) this.fail("DECODE_CORRUPT", "bzip2 block size digit is not 1-9");
-    this.startBlocks(level);
+    await this.startBlocks(level);
   }
 
-  /** Acquire and make the block decoder for block size digit `level`. */
-  private startBlocks(level: number): void {
+  /**
+   * Acquire and make the block decoder for block size digit `level`: the memory is acquired
+   * before the block array is allocated (or a WebAssembly memory grown for it).
+   */
+  private async startBlocks(level: number): Promise<void> {
     this.ctx.memory.acquire(BLOCK_BYTES_PER_LEVEL * level, "bzip2 block buffer");
     this.held += BLOCK_BYTES_PER_LEVEL * level;
     this.level = level;
     const spare = this.spareBlock;
     this.spareBlock = undefined;
     // Every block overwrites the block array entries it uses: a spare one needs no clearing.
-    this.block = spare?.level === level ? spare : new Block(level);
+    if (spare?.level === level) this.block = spare;
+    else {
+      spare?.free();
+      this.block = await Block.make(level);
+    }
   }
 
   /** Resume at a block start an earlier cursor offered. */
@@ -169,7 +180,7 @@ class Bzip2Cursor implements ChunkCursor, BitReader {
     await this.refill();
     if (at.bitOffset % 8) this.bits(at.bitOffset % 8);
     this.streamCrc = at.streamCrc;
-    this.startBlocks(at.level);
+    await this.startBlocks(at.level);
   }
 
   /** Offer the recorder the block start the input stands at. */

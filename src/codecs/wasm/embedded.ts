@@ -30,6 +30,8 @@ export function wasmEnabled(): boolean {
 
 /** An embedded module: instances on demand, none while the mode is "js" or when refused. */
 export interface EmbeddedWasm {
+  /** True when instances can be made: WebAssembly is to be used, and the module compiled. */
+  ready(): Promise<boolean>;
   /** A new instance, or undefined when WebAssembly is not to be used or cannot be. */
   instantiate(): Promise<WebAssembly.Instance | undefined>;
 }
@@ -47,6 +49,11 @@ export function embeddedWasm(base64: string): EmbeddedWasm {
     }
   };
   return {
+    async ready() {
+      if (!wasmEnabled()) return false;
+      compiled ??= compile();
+      return (await compiled) !== undefined;
+    },
     async instantiate() {
       if (!wasmEnabled()) return undefined;
       compiled ??= compile();
