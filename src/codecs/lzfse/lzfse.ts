@@ -19,6 +19,7 @@ import {
   decodeError,
   guardedNext,
 } from "../codec.js";
+import { INPUT_PIECE } from "../input.js";
 import { jsLzfseEngine, type LzfseEngine, type OutBlock } from "./lzfse-engine.js";
 import {
   type BitState,
@@ -65,6 +66,11 @@ const OUT_PIECE = 64 * 1024;
  * decoded, so moving it costs one byte copied per byte out, not four as with one piece.
  */
 const OUT_ROOM = 4 * OUT_PIECE;
+/**
+ * Compressed bytes read from the source at a time, for reads smaller than this: one spare input
+ * buffer of the image's (a buffer per cursor left megabytes of dead ones resident).
+ */
+const READ_AHEAD = INPUT_PIECE;
 /** An LZFSE block's literal buffer and decoding tables, rounded up. */
 const LZFSE_STATE = 64 * 1024;
 /** The largest literal or L, M, D payload a `bvx2` header's 20-bit fields can declare. */
@@ -307,13 +313,19 @@ class LzfseCursor implements ChunkCursor {
   private lzfseHeld = false;
   private ended = false;
   private readonly fail: Fail;
+  /** Compressed bytes read ahead, starting at chunk offset `aheadAt`. */
+  private ahead: Uint8Array = EMPTY;
+  private aheadAt = 0;
+  private aheadBuf: Uint8Array | undefined;
+  private readonly aheadBytes: number;
 
   constructor(readonly ctx: DecodeContext) {
     this.history = Math.min(HISTORY, ctx.outputSize);
     const piece = Math.min(OUT_PIECE, ctx.outputSize);
     const room = Math.min(OUT_ROOM, ctx.outputSize);
-    // The window, a stored block's input piece and one block header.
-    const need = this.history + room + piece + V1_HEADER_SIZE;
+    // The window, a stored block's input piece, one block header and the bytes read ahead.
+    this.aheadBytes = Math.min(READ_AHEAD, ctx.length);
+    const need = this.history + room + piece + V1_HEADER_SIZE + this.aheadBytes;
     ctx.memory.acquire(need, "LZFSE history, output and input buffers");
     this.held = need;
     this.bufBytes = this.history + room;
@@ -470,7 +482,29 @@ class LzfseCursor implements ChunkCursor {
         `LZFSE stream is truncated: ${what} needs ${n} bytes, ${ctx.length - this.consumed} are left`,
       );
     }
-    const bytes = await readExact(ctx.source, ctx.offset + this.consumed, n, what);
+    // Small reads (block headers, small payloads, pieces of stored blocks) come from bytes read
+    // ahead: a file read each made the kernel's work more than the decoding (10,845 reads of
+    // ~10 KB for 110 MB of LZVN chunks: 0.74 s of system time against 7-Zip's 0.07). They are
+    // views, valid until the next read: headers and stored pieces are used at once, and a
+    // block's payload lasts the block, during which nothing more is read.
+    let bytes: Uint8Array;
+    const off = this.consumed - this.aheadAt;
+    if (off >= 0 && off + n <= this.ahead.length) {
+      bytes = this.ahead.subarray(off, off + n);
+    } else if (n >= READ_AHEAD) {
+      bytes = await readExact(ctx.source, ctx.offset + this.consumed, n, what);
+    } else {
+      const len = Math.min(this.aheadBytes, ctx.length - this.consumed);
+      // One buffer, read into again and again, taken from the image's spares and given back
+      // at close.
+      this.aheadBuf ??=
+        (this.aheadBytes === READ_AHEAD ? ctx.buffers?.take() : undefined) ??
+        new Uint8Array(this.aheadBytes);
+      const into = this.aheadBuf.subarray(0, len);
+      this.ahead = await readExact(ctx.source, ctx.offset + this.consumed, len, what, into);
+      this.aheadAt = this.consumed;
+      bytes = this.ahead.subarray(0, n);
+    }
     this.consumed += n;
     return bytes;
   }
@@ -505,6 +539,9 @@ class LzfseCursor implements ChunkCursor {
     if (this.held === 0) return;
     this.ctx.memory.release(this.held);
     this.held = 0;
+    if (this.aheadBuf) this.ctx.buffers?.give(this.aheadBuf);
+    this.aheadBuf = undefined;
+    this.ahead = EMPTY;
     this.block = null;
     // Reused only once no piece it handed out can be in use: after the end or a failure.
     this.engine?.release(this.done || this.failure !== undefined);
