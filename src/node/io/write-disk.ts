@@ -3,8 +3,10 @@
  * worker threads, with one write in flight while the next megabyte is gathered. Zero and ignore
  * chunks become holes in constant time when the sink can leave them (a sparse file).
  */
+
+import { wasmEnabled } from "../../codecs/wasm/embedded.js";
 import type { Work } from "../../core/work.js";
-import { isCompressed, isZeroFill, SECTOR_SIZE, UDZO } from "../../format/types.js";
+import { isCompressed, isZeroFill, SECTOR_SIZE, UDZO, ULFO } from "../../format/types.js";
 import { ImageReader } from "../../image/reader.js";
 import { operationMeter, type Session } from "../../image/session.js";
 import type { ByteSink } from "../../write/writer.js";
@@ -15,9 +17,9 @@ import { SINK_BUFFER } from "./file-sink.js";
 
 /**
  * Whether worker threads can speed up writing the disk of `s`, judged by its codecs: yes when it
- * has chunks of a codec slower than writing (bzip2, ADC, LZFSE, XZ: decoders in JavaScript, at
- * 20-170 MB/s a core) or more than two threads may decode. Not when two threads at most may
- * decode and every compressed chunk is zlib on node:zlib: it inflates at ~1 GB/s, the second
+ * has chunks of a codec slower than writing (bzip2, ADC, XZ: 70-300 MB/s a core) or more than
+ * two threads may decode. Not when two threads at most may decode and every compressed chunk is
+ * zlib on node:zlib or LZFSE in WebAssembly: they decode at ~1 GB/s, the second
  * core is busy with the writes, and a worker costs ~25 MiB of memory (measured on a 1 GiB
  * image: no faster, 40% more resident memory). (Timing the first writes against the decoding
  * cannot tell: a write's completion waits for the decoder to yield, so writing looks slow.)
@@ -26,10 +28,14 @@ import { SINK_BUFFER } from "./file-sink.js";
  */
 export function workersMayPay(s: Session, threads: number): boolean {
   if (threads > 2 || s.codecs.get(UDZO) !== nativeZlibCodec) return true;
+  // LZFSE in WebAssembly decodes ~900 MB/s a core: like zlib, faster than the writes. A worker
+  // made a 256 MiB LZVN extract slower (0.98 s against 0.81 s) and 20 MiB bigger.
+  const fastLzfse = wasmEnabled() && typeof WebAssembly === "object";
   const { index } = s;
   for (let i = 0; i < index.count; i++) {
     const type = index.type[i];
-    if (type !== UDZO && isCompressed(type)) return true;
+    if (type === UDZO || (type === ULFO && fastLzfse)) continue;
+    if (isCompressed(type)) return true;
   }
   return false;
 }
