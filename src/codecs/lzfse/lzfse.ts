@@ -47,7 +47,7 @@ import {
   LZFSE_UNCOMPRESSED_BLOCK_MAGIC,
 } from "./lzfse-magic.js";
 import { copyBytes, copyMatch, LzBlock } from "./lzvn.js";
-import { wasmLzfseEngine } from "./wasm/lzfse-wasm.js";
+import { LZFSE_WASM_ROOM, wasmLzfseEngine } from "./wasm/lzfse-wasm.js";
 
 export {
   LZFSE_COMPRESSEDLZVN_BLOCK_MAGIC,
@@ -318,6 +318,7 @@ class LzfseCursor implements ChunkCursor {
   private aheadAt = 0;
   private aheadBuf: Uint8Array | undefined;
   private readonly aheadBytes: number;
+  private readonly engineRoom: number;
 
   constructor(readonly ctx: DecodeContext) {
     this.history = Math.min(HISTORY, ctx.outputSize);
@@ -325,7 +326,9 @@ class LzfseCursor implements ChunkCursor {
     const room = Math.min(OUT_ROOM, ctx.outputSize);
     // The window, a stored block's input piece, one block header and the bytes read ahead.
     this.aheadBytes = Math.min(READ_AHEAD, ctx.length);
-    const need = this.history + room + piece + V1_HEADER_SIZE + this.aheadBytes;
+    // And what a reused WebAssembly engine may hold beyond a new one (see lzfse-wasm.ts).
+    this.engineRoom = Math.min(LZFSE_WASM_ROOM, ctx.length);
+    const need = this.history + room + piece + V1_HEADER_SIZE + this.aheadBytes + this.engineRoom;
     ctx.memory.acquire(need, "LZFSE history, output and input buffers");
     this.held = need;
     this.bufBytes = this.history + room;
@@ -338,7 +341,7 @@ class LzfseCursor implements ChunkCursor {
   }
 
   private async step(max: number): Promise<Uint8Array> {
-    this.engine ??= await lzfseEngine(this.bufBytes);
+    this.engine ??= await lzfseEngine(this.bufBytes, this.engineRoom);
     const { engine } = this;
     let buf = engine.out;
     const want = Math.min(max, OUT_PIECE, this.ctx.outputSize - this.position);
@@ -550,9 +553,9 @@ class LzfseCursor implements ChunkCursor {
 }
 
 /** The WebAssembly block decoders where they run, else the TypeScript ones. */
-async function lzfseEngine(bytes: number): Promise<LzfseEngine> {
+async function lzfseEngine(bytes: number, room: number): Promise<LzfseEngine> {
   return (
-    (await wasmLzfseEngine(bytes)) ??
+    (await wasmLzfseEngine(bytes, room)) ??
     jsLzfseEngine(
       bytes,
       (h, payload, literals, tables, fail, at) =>

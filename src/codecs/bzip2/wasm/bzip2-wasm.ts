@@ -78,7 +78,7 @@ export async function wasmBzip2Engine(blockMax: number): Promise<Bzip2Engine | u
   if (!wasmEnabled()) return undefined;
   for (let k = 0; k < pool.length; k++) {
     const e = pool[k];
-    if (e.fits(blockMax)) {
+    if (e.fits(blockMax) && e.sized(blockMax)) {
       pool.splice(k, 1);
       e.use(blockMax);
       return e;
@@ -107,14 +107,26 @@ class WasmEngine implements Bzip2Engine {
   private blockMax = 0;
   private readonly blockAt: number;
   private readonly inputBytes: number;
+  /** The memory an instance starts with. */
+  private readonly initialBytes: number;
 
   constructor(private readonly x: Exports) {
     this.blockAt = x.bz_block();
     this.inputBytes = x.bz_input_bytes();
+    this.initialBytes = x.memory.buffer.byteLength;
   }
 
   fits(blockMax: number): boolean {
     return this.blockAt + this.x.bz_block_bytes(blockMax) <= this.x.memory.buffer.byteLength;
+  }
+
+  /**
+   * True when the memory is no bigger than a new engine's for `blockMax` would be: what the
+   * budget pays for. An engine grown for level 9 never serves a level 1 stream off the books.
+   */
+  sized(blockMax: number): boolean {
+    const fresh = Math.ceil((this.blockAt + this.x.bz_block_bytes(blockMax)) / PAGE) * PAGE;
+    return this.x.memory.buffer.byteLength <= Math.max(this.initialBytes, fresh);
   }
 
   grow(blockMax: number): void {

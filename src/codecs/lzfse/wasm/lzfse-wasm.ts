@@ -100,17 +100,31 @@ interface Exports {
   lzvn_decode(at: number, stop: number, base: number): number;
 }
 
+/**
+ * Most working memory a reused engine may hold beyond a new one's (the room its largest
+ * payloads grew), for a chunk at least this long: the cursor counts it with its buffers, and a
+ * bigger engine is not reused (an engine grown by a 1 MiB payload never serves a small chunk
+ * off the books).
+ */
+export const LZFSE_WASM_ROOM = 64 * 1024;
+
 const lzfseWasm = embeddedWasm(LZFSE_WASM);
 const pool: WasmEngine[] = [];
 
 /**
  * A WebAssembly engine with an output buffer of `bytes` bytes, or undefined where WebAssembly
- * is not used (see embedded.ts) or its memory cannot grow.
+ * is not used (see embedded.ts) or its memory cannot grow. A reused engine's memory is at most a
+ * new one's plus `room` bytes (the caller counts them in its budget).
  */
-export async function wasmLzfseEngine(bytes: number): Promise<LzfseEngine | undefined> {
+export async function wasmLzfseEngine(
+  bytes: number,
+  room = LZFSE_WASM_ROOM,
+): Promise<LzfseEngine | undefined> {
   if (!wasmEnabled()) return undefined;
   try {
-    let e = pool.pop();
+    // Only an engine whose memory is a new one's plus at most `room`, which the caller counts.
+    const k = pool.findIndex((p) => p.sized(bytes, room));
+    let e = k >= 0 ? pool.splice(k, 1)[0] : undefined;
     if (!e) {
       const instance = await lzfseWasm.instantiate();
       if (!instance) return undefined;
@@ -129,11 +143,21 @@ class WasmEngine implements LzfseEngine {
   view = viewOf(this.out);
   private st = new Int32Array(0);
   private readonly outAt: number;
+  /** The memory an instance starts with. */
+  private readonly initialBytes: number;
   private payloadAt = 0;
   private bytes = 0;
 
   constructor(private readonly x: Exports) {
     this.outAt = this.x.lzfse_out();
+    this.initialBytes = x.memory.buffer.byteLength;
+  }
+
+  /** True when the memory is at most a new engine's for `bytes` plus `room`. */
+  sized(bytes: number, room: number): boolean {
+    const payloadAt = Math.ceil((this.outAt + bytes + SLACK) / 16) * 16;
+    const fresh = Math.ceil((payloadAt + SLACK) / PAGE) * PAGE;
+    return this.x.memory.buffer.byteLength <= Math.max(this.initialBytes, fresh) + room;
   }
 
   /** Take the engine for an output buffer of `bytes`. */
