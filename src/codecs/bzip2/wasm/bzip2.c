@@ -20,13 +20,7 @@
  * bzip2-wasm-bytes.ts; a test rebuilds it and compares.
  */
 
-typedef unsigned int u32;
-typedef int i32;
-typedef unsigned short u16;
-typedef unsigned char u8;
-typedef unsigned long long u64;
-
-#define EXPORT(name) __attribute__((export_name(#name)))
+#include "../../wasm/freestanding.h"
 
 #define MAX_GROUPS 6
 #define MAX_ALPHA 258

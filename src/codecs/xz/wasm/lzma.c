@@ -13,11 +13,7 @@
  * lzma-wasm-bytes.ts; a test rebuilds it and compares.
  */
 
-typedef unsigned int u32;
-typedef unsigned short u16;
-typedef unsigned char u8;
-
-#define EXPORT(name) __attribute__((export_name(#name)))
+#include "../../wasm/freestanding.h"
 
 #define BIT_MODEL_TOTAL (1u << 11)
 #define MOVE_BITS 5
