@@ -545,6 +545,45 @@ describe("LZFSE: the encoder", () => {
     });
   }
 
+  it("reads its input front to back, each byte once, whether or not the source fills `into`", async () => {
+    // Sources read the range after a sequential reader's read ahead (sources/sequential.ts):
+    // that pays only when each read starts where the one before ended.
+    const raw = mixedBytes(3 * MiB, 4);
+    for (const mode of ["lzvn", "raw"] as const) {
+      const stream = encodeLzfse(raw, mode);
+      for (const fills of [true, false]) {
+        const ctx = contextFor(stream, raw.length);
+        const inner = ctx.source;
+        const reads: [number, number][] = [];
+        ctx.source = {
+          size: inner.size,
+          async read(offset, length, into) {
+            reads.push([offset, length]);
+            const got = await inner.read(offset, length);
+            if (!fills || !into) return got.slice();
+            into.set(got);
+            return into.subarray(0, length);
+          },
+        };
+        const cursor = lzfseCodec.open(ctx);
+        const out = new Uint8Array(raw.length);
+        let at = 0;
+        for (let p = await cursor.next(65536); p.length > 0; p = await cursor.next(65536)) {
+          out.set(p, at);
+          at += p.length;
+        }
+        expect(same(out, raw)).toBe(true);
+        expect(reads.length).toBeGreaterThan(3);
+        let end = CHUNK_AT;
+        for (const [offset, length] of reads) {
+          expect(offset).toBe(end);
+          end += length;
+        }
+        expect(end).toBe(CHUNK_AT + stream.length);
+      }
+    }
+  });
+
   it("compresses: LZVN is smaller than stored for repetitive data", () => {
     const raw = mixedBytes(MiB, 3);
     expect(encodeLzfse(raw, "lzvn").length).toBeLessThan(raw.length * 0.8);

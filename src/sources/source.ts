@@ -4,6 +4,7 @@
  */
 import { at, DmgError } from "../core/errors.js";
 import { readAhead } from "./read-ahead.js";
+import { sequentialReadAhead } from "./sequential.js";
 
 /** A random-access source of bytes of known size. */
 export interface ByteSource {
@@ -50,14 +51,17 @@ export function bytesSource(bytes: Uint8Array): ByteSource {
 
 /**
  * A source over a Blob or File (browsers, workers, Node 20). Small reads come out of a window
- * read ahead (each Blob read is a trip through the platform's I/O).
+ * read ahead (each Blob read is a trip through the platform's I/O), and a sequential reader's
+ * next range is read while it decodes.
  */
 export function blobSource(blob: Blob): ByteSource {
-  return readAhead({
-    size: blob.size,
-    read: async (offset, length) =>
-      new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
-  });
+  return sequentialReadAhead(
+    readAhead({
+      size: blob.size,
+      read: async (offset, length) =>
+        new Uint8Array(await blob.slice(offset, offset + length).arrayBuffer()),
+    }),
+  );
 }
 
 function isByteSource(x: unknown): x is ByteSource {

@@ -490,21 +490,36 @@ class LzfseCursor implements ChunkCursor {
     // ~10 KB for 110 MB of LZVN chunks: 0.74 s of system time against 7-Zip's 0.07). They are
     // views, valid until the next read: headers and stored pieces are used at once, and a
     // block's payload lasts the block, during which nothing more is read.
+    //
+    // Each read starts where the one before ended, the bytes not yet used carried over, so the
+    // file is read front to back without a byte read twice: what a source reads ahead of a
+    // sequential reader (sources/sequential.ts) is then what comes next.
     let bytes: Uint8Array;
     const off = this.consumed - this.aheadAt;
-    if (off >= 0 && off + n <= this.ahead.length) {
+    const tail = this.ahead.subarray(off);
+    const from = ctx.offset + this.consumed + tail.length;
+    if (off + n <= this.ahead.length) {
       bytes = this.ahead.subarray(off, off + n);
     } else if (n >= READ_AHEAD) {
-      bytes = await readExact(ctx.source, ctx.offset + this.consumed, n, what);
+      bytes = new Uint8Array(n);
+      bytes.set(tail);
+      bytes.set(await readExact(ctx.source, from, n - tail.length, what), tail.length);
+      this.ahead = EMPTY;
+      this.aheadAt = this.consumed + n;
     } else {
-      const len = Math.min(this.aheadBytes, ctx.length - this.consumed);
+      const len = Math.min(this.aheadBytes, ctx.length - this.consumed) - tail.length;
       // One buffer, read into again and again, taken from the image's spares and given back
       // at close.
       this.aheadBuf ??=
         (this.aheadBytes === READ_AHEAD ? ctx.buffers?.take() : undefined) ??
         new Uint8Array(this.aheadBytes);
-      const into = this.aheadBuf.subarray(0, len);
-      this.ahead = await readExact(ctx.source, ctx.offset + this.consumed, len, what, into);
+      const buf = this.aheadBuf;
+      buf.set(tail);
+      const into = buf.subarray(tail.length, tail.length + len);
+      const got = await readExact(ctx.source, from, len, what, into);
+      // A source may return its own array rather than fill the one offered.
+      if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) into.set(got);
+      this.ahead = buf.subarray(0, tail.length + len);
       this.aheadAt = this.consumed;
       bytes = this.ahead.subarray(0, n);
     }

@@ -6,6 +6,7 @@ import { constants, read as readFd } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { at, DmgError } from "../../core/errors.js";
 import { readAhead } from "../../sources/read-ahead.js";
+import { sequentialReadAhead } from "../../sources/sequential.js";
 import { type ByteSource, readInRange } from "../../sources/source.js";
 
 /** Short reasons for the errno codes a person is likely to meet. */
@@ -136,7 +137,9 @@ export function descriptorSource(fd: number, size: number): ByteSource {
         err ? reject(err) : resolve(bytesRead),
       );
     });
-  return readAhead(rangedSource(`file descriptor ${fd}`, size, readAt, () => false));
+  return sequentialReadAhead(
+    readAhead(rangedSource(`file descriptor ${fd}`, size, readAt, () => false)),
+  );
 }
 
 function makeSource(path: string, handle: FileHandle, size: number): ByteSource {
@@ -144,13 +147,17 @@ function makeSource(path: string, handle: FileHandle, size: number): ByteSource 
   const readAt = async (out: Uint8Array, at: number, n: number, position: number) =>
     (await handle.read(out, at, n, position)).bytesRead;
   const source = rangedSource(path, size, readAt, () => closed !== undefined);
+  // Small reads (a chunk of a few bytes) come out of a window read ahead: one system call for
+  // many chunks instead of one each. A sequential reader's next range is read while it decodes.
+  const reading = sequentialReadAhead(readAhead(source));
   const withClose: ByteSource = {
     size,
-    // Small reads (a chunk of a few bytes) come out of a window read ahead: one system call
-    // for many chunks instead of one each.
-    read: readAhead(source).read,
+    read: reading.read,
     close(): Promise<void> {
-      closed ??= handle.close().catch(() => undefined);
+      closed ??= (async () => {
+        await reading.close?.();
+        await handle.close().catch(() => undefined);
+      })();
       return closed;
     },
   };
