@@ -1,6 +1,7 @@
 /** The text of `dmg-validate --help` and `--version`. */
 import { readFileSync } from "node:fs";
 import { BUDGET_KEYS, DEFAULT_BUDGET } from "../core/limits.js";
+import { packageFile } from "./package-file.js";
 
 /** A number the way the flags accept it: 128M rather than 134217728. */
 export function sizeText(n: number): string {
@@ -19,7 +20,7 @@ export function sizeText(n: number): string {
 /** The package version, from package.json. */
 export function version(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8"));
+    const pkg = JSON.parse(readFileSync(packageFile("package.json"), "utf8"));
     return typeof pkg.version === "string" ? pkg.version : "unknown";
   } catch {
     return "unknown";

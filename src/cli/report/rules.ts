@@ -6,6 +6,7 @@
 import { readFileSync } from "node:fs";
 import type { Rule } from "../../report/outcome.js";
 import { rulesWith } from "../../report/sarif.js";
+import { packageFile } from "../package-file.js";
 
 export type { Rule } from "../../report/outcome.js";
 
@@ -14,7 +15,7 @@ function securityRows(): Map<string, string> {
   const rows = new Map<string, string>();
   let text = "";
   try {
-    text = readFileSync(new URL("../../../SECURITY.md", import.meta.url), "utf8");
+    text = readFileSync(packageFile("SECURITY.md"), "utf8");
   } catch {
     return rows; // the short descriptions remain
   }
