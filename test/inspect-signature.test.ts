@@ -292,6 +292,24 @@ describe("code directory versions, extra slots and the paths around them", () =>
     );
   });
 
+  it("a 64-bit code limit past 2^53 is CODESIGN_MALFORMED, a finding, not the cursor's FIELD_TOO_LARGE", () => {
+    // Found by the mutated-superblob property: the error left signature() instead of being
+    // reported as a finding.
+    const cd = codeDirectory({ codeLimit: 0, codeHash: Buffer.alloc(32), special: new Map() });
+    // Version 0x20300: spare3 and codeLimit64 after the 52 bytes.
+    const v3 = Buffer.concat([cd.subarray(0, 52), Buffer.alloc(12), cd.subarray(52)]);
+    v3.writeUInt32BE(v3.length, 4);
+    v3.writeUInt32BE(0x20300, 8);
+    v3.writeUInt32BE(cd.readUInt32BE(16) + 12, 16);
+    v3.writeUInt32BE(cd.readUInt32BE(20) + 12, 20);
+    v3.writeBigUInt64BE(4096n, 56);
+    expect(parseCodeDirectory(v3, 1000).codeLimit).toBe(4096);
+    v3.writeBigUInt64BE(0x117a58903dd3a62n, 56);
+    expect(() => parseCodeDirectory(v3, 1000)).toThrow(
+      expect.objectContaining({ code: "CODESIGN_MALFORMED", offset: 1056 }),
+    );
+  });
+
   it("an alternate CodeDirectory adds its cdhash; an unhashed entitlements blob is CODESIGN_HASH", async () => {
     const alt = codeDirectory({
       codeLimit: 0,

@@ -114,8 +114,17 @@ export function parseCodeDirectory(bytes: Uint8Array, base: number): CodeDirecto
   if (version >= CD_VERSION_TEAM) teamOffset = c.u32();
   if (version >= CD_VERSION_CODELIMIT64) {
     c.u32(); // spare3
-    const limit64 = c.u64("code limit 64");
-    if (limit64 !== 0) codeLimit = limit64;
+    const limitAt = c.offset;
+    const limit64 = c.u64big();
+    // A limit past 2^53 cannot be a byte count of this file; it is the signature's fault, a
+    // finding like every other (the cursor's FIELD_TOO_LARGE left signature() as an error).
+    if (limit64 > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw malformed(
+        `code directory code limit 0x${limit64.toString(16)} is above 2^53-1`,
+        limitAt,
+      );
+    }
+    if (limit64 !== 0n) codeLimit = Number(limit64);
   }
   const headerEnd = c.pos;
   // An unknown hash type cannot be checked; a size that is not the type's would read hashes
