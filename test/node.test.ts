@@ -26,7 +26,7 @@ import {
   openDmg,
   validateDmg,
 } from "../src/node/index.js";
-import { writeFileAtomic } from "../src/node/io/file-sink.js";
+import { MIN_HOLE, writeFileAtomic } from "../src/node/io/file-sink.js";
 import { fileSource } from "../src/node/io/file-source.js";
 import { workersMayPay } from "../src/node/io/write-disk.js";
 
@@ -241,6 +241,30 @@ describe("writeFileAtomic", () => {
       else expect(blocks * 512).toBeGreaterThanOrEqual(8 << 20);
     }
     expect(readdirSync(sub).sort()).toEqual(["out-false.bin", "out-true.bin"]);
+  });
+
+  it("sparse: leaves runs of zero blocks inside data as holes from 64 KiB on, and writes shorter ones", async () => {
+    const sub = join(dir, "min-hole");
+    mkdirSync(sub);
+    // 4 MiB of 128 KiB strides: data, then a zero run of `gap` bytes.
+    const disk = (gap: number) => {
+      const d = new Uint8Array(4 << 20);
+      for (let s = 0; s < d.length; s += 128 << 10) {
+        for (let i = s; i < s + (128 << 10) - gap; i++) d[i] = (i * 13) & 0xff || 1;
+      }
+      return d;
+    };
+    const allocated = async (gap: number) => {
+      const p = join(sub, `gap-${gap}.bin`);
+      const whole = disk(gap);
+      await writeFileAtomic(p, async (sink) => sink.write(whole), { sparse: true });
+      expect(Buffer.compare(readFileSync(p), whole)).toBe(0);
+      return Number(spawnSync("stat", ["-c", "%b", p], { encoding: "utf8" }).stdout) * 512;
+    };
+    // 32 KiB runs are written: the whole file is allocated.
+    expect(await allocated(MIN_HOLE / 2)).toBeGreaterThanOrEqual(4 << 20);
+    // 64 KiB runs are holes: half of it is.
+    expect(await allocated(MIN_HOLE)).toBeLessThanOrEqual((2 << 20) + (64 << 10));
   });
 
   it("tries another temporary name when one is taken, and never opens what is there", async () => {
