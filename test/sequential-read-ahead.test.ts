@@ -107,6 +107,17 @@ describe("sequentialReadAhead", () => {
     expect(src.reads.map(([, n]) => n)).toEqual([5000, 5000, 5000, 5000, 5000]);
   });
 
+  it("reads nothing ahead of reads longer than the range it would read", async () => {
+    const src = counting();
+    const s = sequentialReadAhead(src);
+    let off = 0;
+    for (const n of [AHEAD + 1, 2 * AHEAD, AHEAD + 100]) {
+      expect(same(await s.read(off, n), off)).toBe(true);
+      off += n;
+    }
+    expect(src.reads.map(([, n]) => n)).toEqual([AHEAD + 1, 2 * AHEAD, AHEAD + 100]);
+  });
+
   it("stops at the end of the source", async () => {
     const src = counting();
     const s = sequentialReadAhead(src);

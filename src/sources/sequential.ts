@@ -75,7 +75,9 @@ export function sequentialReadAhead(src: ByteSource): ByteSource {
       }
     }
     // A read continuing the one before: the range after it is wanted next, read it meanwhile.
-    if (follows && length > 0) start(offset + length);
+    // Not after a read longer than the range read ahead: the next is likely as long, and would
+    // miss it (zlib chunks read whole, ~350 KB each, made it a wasted read per chunk).
+    if (follows && length > 0 && length <= AHEAD) start(offset + length);
     return into ? src.read(offset, length, into) : src.read(offset, length);
   };
 
