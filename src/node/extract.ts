@@ -22,9 +22,9 @@ export interface ExtractOptions extends OpenOptions, ThreadOptions {
   /** Called as bytes are written, with virtual bytes done and the disk size. */
   onProgress?: (done: number, total: number) => void;
   /**
-   * Leave aligned 4 KiB blocks of zeros as holes in the output file (default true), as
-   * `qemu-img convert` does: the same bytes when read, less disk space, faster. False writes
-   * every byte.
+   * Leave zero chunks, and runs of at least 64 KiB of aligned zero blocks, as holes in the
+   * output file (default true), as `qemu-img convert` does: the same bytes when read, less
+   * disk space, faster. False writes every byte.
    */
   sparse?: boolean;
   /**

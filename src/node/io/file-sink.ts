@@ -258,7 +258,7 @@ export async function checkOutputPath(path: string, inputs: readonly string[] = 
 
 /** Options of {@link writeFileAtomic}. */
 export interface AtomicWriteOptions {
-  /** Leave aligned 4 KiB blocks of zeros (and skipped runs) as holes. */
+  /** Leave runs of at least 64 KiB of aligned zero blocks (and skipped runs) as holes. */
   sparse?: boolean;
   /** Flush the file and its directory to disk before and after the rename. */
   sync?: boolean;
@@ -283,10 +283,10 @@ export interface AtomicWriteOptions {
  * regular file (a device, a FIFO, a directory), or that is `options.input`, is refused before
  * anything is written.
  *
- * With `options.sparse`, aligned 4 KiB blocks of zeros are not written but left as holes, as
- * `qemu-img convert` and `cp --sparse=auto` do: the file reads back the same, takes no disk
- * space for its empty stretches, and is written faster; `sink.skip(n)` leaves `n` zeros as a
- * hole in constant time.
+ * With `options.sparse`, runs of at least 64 KiB ({@link MIN_HOLE}) of aligned 4 KiB zero
+ * blocks are not written but left as holes, as `qemu-img convert` and `cp --sparse=auto` do:
+ * the file reads back the same, takes no disk space for its empty stretches, and is written
+ * faster; `sink.skip(n)` leaves `n` zeros as a hole in constant time.
  *
  * @throws DmgError IO_ERROR naming the path when it may not be replaced, or when the temporary
  *   file cannot be created, written, flushed or renamed; whatever `fill` throws, unchanged.
