@@ -68,3 +68,30 @@ export function embeddedWasm(base64: string): EmbeddedWasm {
     },
   };
 }
+
+/** The idle engines of one module, kept for the next stream (see {@link enginePool}). */
+export interface EnginePool<E> {
+  /** An idle engine `accept` takes, out of the pool; undefined when none does. */
+  take(accept: (e: E) => boolean): E | undefined;
+  /** Keep `e`, whose memory is `memoryBytes`, when it is small enough and there is room. */
+  give(e: E, memoryBytes: number): void;
+}
+
+/**
+ * A pool of idle engines: instantiating costs more than a small chunk's decoding, but a
+ * WebAssembly memory never shrinks, so only engines whose memory is at most `memoryMax` bytes
+ * are kept, at most `max` of them (idle engines are outside every budget). Each codec's `take`
+ * accepts only an engine whose memory its caller's budget pays for.
+ */
+export function enginePool<E>(memoryMax: number, max = 2): EnginePool<E> {
+  const idle: E[] = [];
+  return {
+    take(accept) {
+      const k = idle.findIndex(accept);
+      return k < 0 ? undefined : idle.splice(k, 1)[0];
+    },
+    give(e, memoryBytes) {
+      if (memoryBytes <= memoryMax && idle.length < max) idle.push(e);
+    },
+  };
+}

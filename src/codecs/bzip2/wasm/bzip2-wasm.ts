@@ -14,7 +14,7 @@
  * Where WebAssembly is missing or refused (a page whose CSP lacks 'wasm-unsafe-eval', say),
  * {@link bzip2WasmReady} resolves false and the TypeScript stages are used instead.
  */
-import { embeddedWasm, wasmEnabled } from "../../wasm/embedded.js";
+import { embeddedWasm, enginePool, wasmEnabled } from "../../wasm/embedded.js";
 import type { Bzip2Engine } from "../bzip2-engine.js";
 import type { BitReader } from "../bzip2-huffman.js";
 import { FAILURES } from "../bzip2-symbols.js";
@@ -37,10 +37,6 @@ const END_OF_BLOCK = 1;
 /** A symbol reads at most this many bytes past the position it may stop at. */
 const SLICE_SLACK = 4;
 const PAGE = 65536;
-/** Engines whose memory is at most this (level 9: about 4.9 MB) are kept for reuse; at most
- * POOL_MAX of them. */
-const POOL_MEMORY_MAX = 6 * 1024 * 1024;
-const POOL_MAX = 2;
 const EMPTY = new Uint8Array(0);
 
 interface Exports {
@@ -63,7 +59,8 @@ interface Exports {
 }
 
 const bzip2Wasm = embeddedWasm(BZIP2_WASM);
-const pool: WasmEngine[] = [];
+/** Engines of at most 6 MiB (level 9: about 4.9 MB) are kept for reuse. */
+const pool = enginePool<WasmEngine>(6 * 1024 * 1024);
 
 /** True when WebAssembly engines can be made (see embedded.ts). */
 export function bzip2WasmReady(): Promise<boolean> {
@@ -76,13 +73,10 @@ export function bzip2WasmReady(): Promise<boolean> {
  */
 export async function wasmBzip2Engine(blockMax: number): Promise<Bzip2Engine | undefined> {
   if (!wasmEnabled()) return undefined;
-  for (let k = 0; k < pool.length; k++) {
-    const e = pool[k];
-    if (e.fits(blockMax) && e.sized(blockMax)) {
-      pool.splice(k, 1);
-      e.use(blockMax);
-      return e;
-    }
+  const idle = pool.take((e) => e.fits(blockMax) && e.sized(blockMax));
+  if (idle) {
+    idle.use(blockMax);
+    return idle;
   }
   const instance = await bzip2Wasm.instantiate();
   if (!instance) return undefined;
@@ -214,8 +208,6 @@ class WasmEngine implements Bzip2Engine {
   release(): void {
     this.st[S_LEFT] = 0;
     this.st[S_COPIES] = 0;
-    if (this.x.memory.buffer.byteLength <= POOL_MEMORY_MAX && pool.length < POOL_MAX) {
-      pool.push(this);
-    }
+    pool.give(this, this.x.memory.buffer.byteLength);
   }
 }

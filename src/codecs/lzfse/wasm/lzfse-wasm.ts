@@ -15,7 +15,7 @@
  * Where WebAssembly is missing or refused, {@link wasmLzfseEngine} gives none and the
  * TypeScript decoders are used instead.
  */
-import { embeddedWasm, wasmEnabled } from "../../wasm/embedded.js";
+import { embeddedWasm, enginePool, wasmEnabled } from "../../wasm/embedded.js";
 import type { LzfseEngine, OutBlock } from "../lzfse-engine.js";
 import {
   backwardBits,
@@ -85,9 +85,6 @@ const PAGE = 65536;
 const SLACK = 64;
 /** Distances are at most 262139: a larger count of bytes decoded changes no check. */
 const BASE_MAX = 2 ** 30;
-/** Engines whose memory is at most this are kept for reuse; at most POOL_MAX of them. */
-const POOL_MEMORY_MAX = 4 * 1024 * 1024;
-const POOL_MAX = 2;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -109,7 +106,7 @@ interface Exports {
 export const LZFSE_WASM_ROOM = 64 * 1024;
 
 const lzfseWasm = embeddedWasm(LZFSE_WASM);
-const pool: WasmEngine[] = [];
+const pool = enginePool<WasmEngine>(4 * 1024 * 1024);
 
 /**
  * A WebAssembly engine with an output buffer of `bytes` bytes, or undefined where WebAssembly
@@ -123,8 +120,7 @@ export async function wasmLzfseEngine(
   if (!wasmEnabled()) return undefined;
   try {
     // Only an engine whose memory is a new one's plus at most `room`, which the caller counts.
-    const k = pool.findIndex((p) => p.sized(bytes, room));
-    let e = k >= 0 ? pool.splice(k, 1)[0] : undefined;
+    let e = pool.take((p) => p.sized(bytes, room));
     if (!e) {
       const instance = await lzfseWasm.instantiate();
       if (!instance) return undefined;
@@ -222,9 +218,7 @@ class WasmEngine implements LzfseEngine {
 
   release(reuse: boolean): void {
     this.out = new Uint8Array(0);
-    if (reuse && this.x.memory.buffer.byteLength <= POOL_MEMORY_MAX && pool.length < POOL_MAX) {
-      pool.push(this);
-    }
+    if (reuse) pool.give(this, this.x.memory.buffer.byteLength);
   }
 }
 

@@ -9,7 +9,7 @@
  * Where WebAssembly is missing or refused, {@link wasmLzmaEngine} gives none and the
  * TypeScript decoder is used instead.
  */
-import { embeddedWasm, wasmEnabled } from "../../wasm/embedded.js";
+import { embeddedWasm, enginePool, wasmEnabled } from "../../wasm/embedded.js";
 import type { LzmaEngine, LzmaWindow } from "../lzma-engine.js";
 import { LZMA_WASM } from "./lzma-wasm-bytes.js";
 
@@ -33,9 +33,6 @@ const PAGE = 65536;
  * budget with the window; a test checks the module stays within it.
  */
 export const LZMA_WASM_FIXED = 192 * 1024;
-/** Engines whose memory is at most this are kept for reuse; at most POOL_MAX of them. */
-const POOL_MEMORY_MAX = 4 * 1024 * 1024;
-const POOL_MAX = 2;
 
 interface Exports {
   memory: WebAssembly.Memory;
@@ -51,7 +48,7 @@ interface Exports {
 }
 
 const lzmaWasm = embeddedWasm(LZMA_WASM);
-const pool: WasmEngine[] = [];
+const pool = enginePool<WasmEngine>(4 * 1024 * 1024);
 
 /**
  * A WebAssembly engine with a window of `bytes` bytes (a multiple of 16), or undefined where
@@ -59,14 +56,11 @@ const pool: WasmEngine[] = [];
  */
 export async function wasmLzmaEngine(bytes: number): Promise<LzmaEngine | undefined> {
   if (!wasmEnabled()) return undefined;
-  for (let k = 0; k < pool.length; k++) {
-    const e = pool[k];
-    // Only an engine whose whole memory the budget pays for: window plus the fixed cost.
-    if (e.fits(bytes) && e.memoryBytes <= bytes + LZMA_WASM_FIXED) {
-      pool.splice(k, 1);
-      e.use(bytes);
-      return e;
-    }
+  // Only an engine whose whole memory the budget pays for: window plus the fixed cost.
+  const idle = pool.take((e) => e.fits(bytes) && e.memoryBytes <= bytes + LZMA_WASM_FIXED);
+  if (idle) {
+    idle.use(bytes);
+    return idle;
   }
   const instance = await lzmaWasm.instantiate();
   if (!instance) return undefined;
@@ -171,8 +165,6 @@ class WasmEngine implements LzmaEngine, LzmaWindow {
 
   release(): void {
     this.buf = new Uint8Array(0);
-    if (this.memoryBytes <= POOL_MEMORY_MAX && pool.length < POOL_MAX) {
-      pool.push(this);
-    }
+    pool.give(this, this.memoryBytes);
   }
 }
