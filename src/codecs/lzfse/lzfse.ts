@@ -496,30 +496,30 @@ class LzfseCursor implements ChunkCursor {
     // sequential reader (sources/sequential.ts) is then what comes next.
     let bytes: Uint8Array;
     const off = this.consumed - this.aheadAt;
-    const tail = this.ahead.subarray(off);
-    const from = ctx.offset + this.consumed + tail.length;
+    const kept = this.ahead.length - off;
+    const from = ctx.offset + this.consumed + kept;
     if (off + n <= this.ahead.length) {
       bytes = this.ahead.subarray(off, off + n);
     } else if (n >= READ_AHEAD) {
       bytes = new Uint8Array(n);
-      bytes.set(tail);
-      bytes.set(await readExact(ctx.source, from, n - tail.length, what), tail.length);
+      bytes.set(this.ahead.subarray(off));
+      bytes.set(await readExact(ctx.source, from, n - kept, what), kept);
       this.ahead = EMPTY;
       this.aheadAt = this.consumed + n;
     } else {
-      const len = Math.min(this.aheadBytes, ctx.length - this.consumed) - tail.length;
+      const len = Math.min(this.aheadBytes, ctx.length - this.consumed) - kept;
       // One buffer, read into again and again, taken from the image's spares and given back
-      // at close.
+      // at close. What was read ahead is always its front (or nothing).
       this.aheadBuf ??=
         (this.aheadBytes === READ_AHEAD ? ctx.buffers?.take() : undefined) ??
         new Uint8Array(this.aheadBytes);
       const buf = this.aheadBuf;
-      buf.set(tail);
-      const into = buf.subarray(tail.length, tail.length + len);
+      buf.copyWithin(0, off, off + kept);
+      const into = buf.subarray(kept, kept + len);
       const got = await readExact(ctx.source, from, len, what, into);
       // A source may return its own array rather than fill the one offered.
       if (got.buffer !== into.buffer || got.byteOffset !== into.byteOffset) into.set(got);
-      this.ahead = buf.subarray(0, tail.length + len);
+      this.ahead = buf.subarray(0, kept + len);
       this.aheadAt = this.consumed;
       bytes = this.ahead.subarray(0, n);
     }
