@@ -5,6 +5,7 @@
 import { at, DmgError, type ErrorCode } from "../core/errors.js";
 import { abortError } from "../core/work.js";
 import type { HttpConfig } from "./http-options.js";
+import { readBuffer } from "./read-buffer.js";
 import { shownUrl } from "./url.js";
 
 const MiB = 1024 * 1024;
@@ -446,7 +447,7 @@ export class HttpClient {
       throw this.bad(`an empty body instead of ${n} bytes`, offset);
     }
     const known = n >= 0;
-    let out = known ? (into && into.length >= n ? into.subarray(0, n) : new Uint8Array(n)) : null;
+    let out = known ? readBuffer(into, n) : null;
     const parts: Uint8Array[] = [];
     let got = 0;
     let done = false;

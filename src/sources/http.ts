@@ -15,6 +15,7 @@
 import { at, DmgError } from "../core/errors.js";
 import { HttpClient, type HttpStats, type RangeResult } from "./http-fetch.js";
 import { type HttpSourceOptions, resolveHttpOptions } from "./http-options.js";
+import { readBuffer } from "./read-buffer.js";
 import { type ByteSource, readInRange } from "./source.js";
 
 export type { HttpStats } from "./http-fetch.js";
@@ -143,7 +144,7 @@ class Reader {
     // The server may have turned out to ignore Range while the pieces were fetched.
     const memory = this.memory as Uint8Array | undefined;
     if (memory) return memory.subarray(offset, offset + length);
-    const out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+    const out = readBuffer(into, length);
     parts.forEach((p, i) => {
       out.set(data[i].subarray(p.from - p.piece.start, p.to - p.piece.start), p.from - offset);
     });

@@ -11,6 +11,8 @@
  * most {@link AMPLIFICATION} times the bytes the reads asked for (plus a few windows to
  * start), and past that reads go to the source.
  */
+
+import { readBuffer } from "./read-buffer.js";
 import type { ByteSource } from "./source.js";
 
 /** Bytes read at once on a miss. */
@@ -72,7 +74,7 @@ export function readAhead(src: ByteSource): ByteSource {
       if (!inWindow(offset, length)) return direct();
     }
     const w = window as Uint8Array;
-    const out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+    const out = readBuffer(into, length);
     out.set(w.subarray(offset - start, offset - start + length));
     return out;
   };

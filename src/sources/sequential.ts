@@ -11,6 +11,8 @@
  * read, index points, validation threads taking every other chunk) costs nothing extra. The
  * buffer is the same {@link AHEAD} bytes for the source's whole life, whatever the file says.
  */
+
+import { readBuffer } from "./read-buffer.js";
 import type { ByteSource } from "./source.js";
 
 /** Bytes read ahead of a sequential reader. */
@@ -64,8 +66,7 @@ export function sequentialReadAhead(src: ByteSource): ByteSource {
         copying--;
       }
       if (got !== undefined) {
-        const out =
-          into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+        const out = readBuffer(into, length);
         out.set(got.subarray(offset - aheadStart, offset - aheadStart + length));
         // Past the middle of the range read ahead: read the range after this read. Not before,
         // or a reader of a few bytes at a time would have the same range read again and again

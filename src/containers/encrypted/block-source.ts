@@ -4,6 +4,7 @@
  * uint32be(block number)) truncated to 16 bytes. A few blocks are kept for the next read.
  */
 import { at, DmgError } from "../../core/errors.js";
+import { readBuffer } from "../../sources/read-buffer.js";
 import { type ByteSource, readExact } from "../../sources/source.js";
 import { markDecryption } from "../marks.js";
 import { type CbcDecrypt, type CipherProvider, guarded } from "./ciphers.js";
@@ -67,7 +68,7 @@ class BlockSource implements ByteSource {
         offset,
       );
     }
-    const out = into && into.length >= length ? into.subarray(0, length) : new Uint8Array(length);
+    const out = readBuffer(into, length);
     const bs = this.layout.blockSize;
     let done = 0;
     while (done < length) {

@@ -6,6 +6,7 @@ import { constants, read as readFd } from "node:fs";
 import { type FileHandle, open, stat } from "node:fs/promises";
 import { at, DmgError } from "../../core/errors.js";
 import { readAhead } from "../../sources/read-ahead.js";
+import { readBuffer } from "../../sources/read-buffer.js";
 import { sequentialReadAhead } from "../../sources/sequential.js";
 import { type ByteSource, readInRange } from "../../sources/source.js";
 
@@ -188,12 +189,7 @@ function rangedSource(
           offset,
         );
       }
-      // The caller's spare buffer, or a plain Uint8Array, not a Buffer: Buffer.slice makes
-      // views, not copies.
-      const out =
-        into instanceof Uint8Array && into.length >= length
-          ? into.subarray(0, length)
-          : new Uint8Array(length);
+      const out = readBuffer(into, length);
       let got = 0;
       while (got < length) {
         let n: number;
